@@ -1,0 +1,37 @@
+"""Array-only kernels, shipped as ``tinytorch.kernels`` (never as a bare ``kernels`` module).
+
+Each family file (``elementwise``, ``reduce``, ``matmul``) ends with a ``KERNELS`` table
+``{"<op>_<direction>": {"naive": f, "jit": g, "numpy": h}}``; ``REGISTRY`` merges them and the
+dispatcher reads it. Nothing here compiles: ``njit`` compiles on first call, and the CUDA
+kernels in ``kernels/cuda/`` are imported only when the ``cuda`` backend first runs. See
+``docs/kernels.md`` for the contract every kernel keeps.
+"""
+
+import functools
+
+from . import elementwise, matmul, reduce
+
+FAMILIES = (elementwise, reduce, matmul)
+
+REGISTRY: dict[str, dict] = {}
+for _family in FAMILIES:
+    for _op, _impls in getattr(_family, "KERNELS", {}).items():  # TEMP
+        if _op in REGISTRY:
+            raise RuntimeError(f"kernel {_op!r} registered by two families")
+        REGISTRY[_op] = dict(_impls)
+del _family, _op, _impls
+
+
+def cuda_kernels() -> dict:
+    """``{op: lazy cuda kernel}``; importing this does not import ``numba.cuda``."""
+    from .cuda import CUDA_KERNELS
+
+    return dict(CUDA_KERNELS)
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_status() -> tuple[str, str]:
+    """``("gpu", name)``, ``("simulator", how)`` or ``("none", why)``; imports numba.cuda."""
+    from .cuda import cuda_status as _status
+
+    return _status()

@@ -1,0 +1,287 @@
+"""Batched matrix multiply: ``out[b, i, j] = sum_k a[b, i, k] * b[b, k, j]``.
+
+Shapes: ``out`` is ``(B, M, N)`` C-contiguous, ``a`` is ``(B, M, K)``, ``b`` is ``(B, K, N)``;
+B batch, M rows of ``a``, N columns of ``b``, K the reduced (inner) dimension. The operands
+may have any strides: a batch stride of 0 (a broadcast batch, ``np.broadcast_to``) or a
+transposed view (``x @ w.T``). All three arrays share one dtype (float32, float64, int64,
+int32, int8, uint8). K = 0 gives zeros; B, M or N = 0 gives nothing to do. The caller
+validates shapes and dtypes: the kernels do not.
+
+Cost: ``2*B*M*N*K`` FLOPs (one multiply and one add per term) against at least
+``(B*M*K + B*K*N + B*M*N) * itemsize`` bytes moved. Each element of ``a`` and ``b`` is used
+N or M times, so matmul is compute-bound *if* a kernel reuses what it loaded; the whole
+ladder below is about reuse (caches, then registers) and then about using every SIMD lane
+and every core.
+
+The ladder (``VARIANTS``; docs/matmul.md has the measured GFLOP/s of each step):
+
+* ``naive``: four Python loops, one scalar at a time: the definition.
+* ``jit_ijk``: the same source compiled. Each ``out[i, j]`` is a dot product; the k loop
+  walks a column of ``b`` (stride N): one cache line per term, and no SIMD, because vectorising
+  a floating-point sum would reorder it.
+* ``jit_ikj``: swap the two inner loops. The inner loop now runs along a row of ``out`` and
+  of ``b``, both contiguous, with no reduction in it, so LLVM vectorises it as written. Every
+  ``out[i, j]`` still adds its terms in order k = 0, 1, ..., so the result is bit-identical.
+* ``jit_blocked``: ikj over tiles of ``b`` that stay in cache (cache blocking). Still one
+  load and one store of ``out`` per multiply-add, which caps it.
+* ``jit_packed``: the optimised kernel, one core. Operands are *packed* so that k is the
+  contiguous axis of both (``a`` as is, ``b`` transposed into a buffer), and a 4x4 tile of
+  ``out`` lives in 16 local variables (register blocking) across a block of k (cache
+  blocking). Each step of k loads 8 numbers for 16 multiply-adds; LLVM turns each of the 16
+  accumulators into a SIMD register of partial sums along k (needs ``fastmath``: see there).
+* ``jit_parallel``: the same source with ``parallel=True``: ``prange`` over row blocks.
+* ``jit``: the registered launcher: ``jit_parallel`` for big float problems, ``jit_ikj``
+  otherwise (integers, small shapes).
+* ``numpy``: ``np.matmul``, an optimised BLAS for floats: the oracle and the bar.
+"""
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+
+def _jit(fn):
+    return njit(cache=True, error_model="numpy")(fn)
+
+
+# --- naive ------------------------------------------------------------------------------
+
+def matmul_forward_naive(out, a, b):
+    B, M, N = out.shape
+    K = a.shape[2]
+    for bi in range(B):  # batch (``bi``: the name ``b`` is the right operand)
+        for i in range(M):  # rows of a and out
+            for j in range(N):  # columns of b and out
+                acc = out.dtype.type(0)  # a zero of out's dtype, so ints stay ints
+                for k in range(K):  # the reduced dimension
+                    acc += a[bi, i, k] * b[bi, k, j]
+                out[bi, i, j] = acc
+
+
+# --- jit --------------------------------------------------------------------------------
+
+# Literally the same source. numba types ``acc`` from its zero and the products: float32
+# sums in float32 (as the naive loop does), small ints widen to int64 and wrap on the store,
+# which is what numpy's int8 matmul computes too (sums modulo 2**8).
+matmul_forward_jit_ijk = _jit(matmul_forward_naive)
+
+
+@_jit
+def matmul_forward_jit_ikj(out, a, b):
+    B, M, N = out.shape
+    K = a.shape[2]
+    for bi in range(B):
+        for i in range(M):
+            for j in range(N):
+                out[bi, i, j] = 0
+            for k in range(K):
+                aik = a[bi, i, k]  # loaded once, used N times
+                for j in range(N):  # unit stride in out and b: SIMD, no reordering of sums
+                    out[bi, i, j] += aik * b[bi, k, j]
+
+
+# Cache tile for jit_blocked: a KB_TILE x NB_TILE tile of b (128 x 256 x 8 bytes = 256 KiB
+# in float64) stays in L2 while every row of a streams past it, and the NB_TILE-wide
+# segment of an out row (2 KiB) stays in L1 across the k loop.
+KB_TILE = 128
+NB_TILE = 256
+
+
+@_jit
+def matmul_forward_jit_blocked(out, a, b):
+    B, M, N = out.shape
+    K = a.shape[2]
+    for bi in range(B):
+        for i in range(M):
+            for j in range(N):
+                out[bi, i, j] = 0
+        for j0 in range(0, N, NB_TILE):
+            j1 = min(j0 + NB_TILE, N)
+            for k0 in range(0, K, KB_TILE):
+                k1 = min(k0 + KB_TILE, K)
+                for i in range(M):
+                    for k in range(k0, k1):
+                        aik = a[bi, i, k]
+                        for j in range(j0, j1):
+                            out[bi, i, j] += aik * b[bi, k, j]
+
+
+# The optimised kernel. Work is split three ways:
+#   packing   _k_major() gives both operands k as the contiguous axis: a (B, M, K) usually is
+#             already; b is copied as bt = b^T (B, N, K) once per call (or used as is when
+#             b is itself a transposed view, e.g. x @ w.T). Every dot product then reads two
+#             unit-stride rows, which SIMD loads and hardware prefetchers like.
+#   blocking  a kc-long slice of k (2 KiB per row: 4 rows of a and 4 of bt = 16 KiB, half of
+#             L1), an nc x kc block of bt (256 KiB, in L2) and an mc x kc block of a.
+#   registers _micro_4x4 keeps a 4x4 tile of out in 16 scalars for a whole kc slice.
+# Why not the textbook "outer product" micro-kernel (acc[i, :] += a[i, p] * b[p, :], SIMD
+# along j)? numba offers no SIMD types, and LLVM kept such an accumulator array in memory,
+# scalar: we measured about 6 GFLOP/s. The dot-product form below, with a 4x4 register
+# tile, reaches the FMA units' rate on one core.
+#
+# fastmath: "reassoc" lets LLVM split each of the 16 sums into SIMD partial sums along k (8
+# or 16 lanes) that it adds up at the end: a different summation order, so float results
+# differ from the ordered sum by rounding, within the usual K * eps bound the tests allow.
+# "contract" fuses multiply and add into one FMA (one rounding instead of two); "nsz" lets
+# it ignore the sign of a zero sum (measured ~5% faster). No "nnan"/"ninf": NaN and inf
+# still propagate as in numpy.
+FASTMATH = {"reassoc", "contract", "nsz"}
+MR = 4  # rows of the register tile
+NR = 4  # columns of the register tile
+KC_BYTES = 2048  # one row of a k slice: kc = 512 float32 or 256 float64
+MC = 64  # rows of a per block; also the unit of parallel work
+NC = 128  # rows of bt per block
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def _micro_4x4(c, a, bt, i, j, p0, p1):
+    """c[i:i+4, j:j+4] += a[i:i+4, p0:p1] @ bt[j:j+4, p0:p1].T with c in registers."""
+    c00 = c[i, j]
+    c01 = c[i, j + 1]
+    c02 = c[i, j + 2]
+    c03 = c[i, j + 3]
+    c10 = c[i + 1, j]
+    c11 = c[i + 1, j + 1]
+    c12 = c[i + 1, j + 2]
+    c13 = c[i + 1, j + 3]
+    c20 = c[i + 2, j]
+    c21 = c[i + 2, j + 1]
+    c22 = c[i + 2, j + 2]
+    c23 = c[i + 2, j + 3]
+    c30 = c[i + 3, j]
+    c31 = c[i + 3, j + 1]
+    c32 = c[i + 3, j + 2]
+    c33 = c[i + 3, j + 3]
+    for p in range(p0, p1):  # 8 loads, 16 multiply-adds per step
+        a0 = a[i, p]
+        a1 = a[i + 1, p]
+        a2 = a[i + 2, p]
+        a3 = a[i + 3, p]
+        b0 = bt[j, p]
+        b1 = bt[j + 1, p]
+        b2 = bt[j + 2, p]
+        b3 = bt[j + 3, p]
+        c00 += a0 * b0
+        c01 += a0 * b1
+        c02 += a0 * b2
+        c03 += a0 * b3
+        c10 += a1 * b0
+        c11 += a1 * b1
+        c12 += a1 * b2
+        c13 += a1 * b3
+        c20 += a2 * b0
+        c21 += a2 * b1
+        c22 += a2 * b2
+        c23 += a2 * b3
+        c30 += a3 * b0
+        c31 += a3 * b1
+        c32 += a3 * b2
+        c33 += a3 * b3
+    c[i, j] = c00
+    c[i, j + 1] = c01
+    c[i, j + 2] = c02
+    c[i, j + 3] = c03
+    c[i + 1, j] = c10
+    c[i + 1, j + 1] = c11
+    c[i + 1, j + 2] = c12
+    c[i + 1, j + 3] = c13
+    c[i + 2, j] = c20
+    c[i + 2, j + 1] = c21
+    c[i + 2, j + 2] = c22
+    c[i + 2, j + 3] = c23
+    c[i + 3, j] = c30
+    c[i + 3, j + 1] = c31
+    c[i + 3, j + 2] = c32
+    c[i + 3, j + 3] = c33
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def _edge(c, a, bt, i0, i1, j0, j1, p0, p1):
+    """The strips that a whole 4x4 tile does not cover: one dot product at a time."""
+    for i in range(i0, i1):
+        for j in range(j0, j1):
+            s = c[i, j]
+            for p in range(p0, p1):
+                s += a[i, p] * bt[j, p]
+            c[i, j] = s
+
+
+def _gemm_source(out, a, bt, kc, mc, nc):
+    """out (B, M, N) = a (Ba, M, K) @ bt (Bb, N, K)^T, all C-contiguous, Ba and Bb 1 or B."""
+    B, M, N = out.shape
+    K = a.shape[2]
+    n_mblocks = (M + mc - 1) // mc
+    for t in prange(B * n_mblocks):  # blocks of out rows are independent: one per task
+        bi = t // n_mblocks
+        i0 = (t % n_mblocks) * mc
+        i1 = min(i0 + mc, M)
+        c = out[bi]
+        ab = a[min(bi, a.shape[0] - 1)]  # a batch of 1 serves every bi (broadcast)
+        bb = bt[min(bi, bt.shape[0] - 1)]
+        for i in range(i0, i1):
+            for j in range(N):
+                c[i, j] = 0
+        i_full = i0 + (i1 - i0) // MR * MR
+        for p0 in range(0, K, kc):  # k slice: its rows of a and bt stay in L1
+            p1 = min(p0 + kc, K)
+            for j0 in range(0, N, nc):  # nc x kc block of bt: stays in L2 for all rows
+                j1 = min(j0 + nc, N)
+                j_full = j0 + (j1 - j0) // NR * NR
+                for i in range(i0, i_full, MR):  # 4 rows of a: stay in L1 across j
+                    for j in range(j0, j_full, NR):
+                        _micro_4x4(c, ab, bb, i, j, p0, p1)
+                _edge(c, ab, bb, i0, i_full, j_full, j1, p0, p1)  # right strip
+                _edge(c, ab, bb, i_full, i1, j0, j1, p0, p1)  # bottom strip
+
+
+def _pack_source(dst, src):
+    """dst[...] = src for a C-contiguous dst, in 32 x 32 tiles: a transposed src is then
+    read a few cache lines at a time instead of one line per element."""
+    S, R, K = src.shape
+    n_rblocks = (R + 31) // 32
+    for t in prange(S * n_rblocks):
+        s = t // n_rblocks
+        r0 = (t % n_rblocks) * 32
+        r1 = min(r0 + 32, R)
+        for k0 in range(0, K, 32):
+            k1 = min(k0 + 32, K)
+            for r in range(r0, r1):
+                for k in range(k0, k1):
+                    dst[s, r, k] = src[s, r, k]
+
+
+# Each source compiled twice: serial (prange runs as range) and parallel=True (numba splits
+# the prange over its threads). Decorating compiles nothing; the parallel versions take
+# seconds to compile on their first call, then come from the on-disk cache.
+_gemm_serial = _jit(_gemm_source)
+_pack_serial = _jit(_pack_source)
+_gemm_parallel = njit(cache=True, error_model="numpy", parallel=True)(_gemm_source)
+_pack_parallel = njit(cache=True, error_model="numpy", parallel=True)(_pack_source)
+
+
+def _k_major(x, pack):
+    """x (S, R, K) as a C-contiguous array, k the unit-stride axis; packs only if needed."""
+    if x.shape[0] > 1 and x.strides[0] == 0:
+        x = x[:1]  # a broadcast batch: one copy serves all (see _gemm_source)
+    # A read-only array (a broadcast view) is another numba type and would compile the
+    # kernel once more, so it is copied too.
+    if x.flags.c_contiguous and x.flags.writeable:
+        return x
+    dst = np.empty(x.shape, x.dtype)
+    pack(dst, x)
+    return dst
+
+
+def matmul_forward_jit_packed(out, a, b):
+    kc = KC_BYTES // out.itemsize
+    bt = b.transpose(0, 2, 1)
+    _gemm_serial(out, _k_major(a, _pack_serial), _k_major(bt, _pack_serial), kc, MC, NC)
+
+
+def matmul_forward_jit_parallel(out, a, b):
+    B, M, N = out.shape
+    kc = KC_BYTES // out.itemsize
+    # Smaller row blocks when there are too few to keep every thread busy.
+    blocks = 4 * get_num_threads()
+    mc = min(MC, max(MR, -(-B * M // blocks) // MR * MR))
+    bt = b.transpose(0, 2, 1)
+    _gemm_parallel(out, _k_major(a, _pack_parallel), _k_major(bt, _pack_parallel), kc, mc, NC)

@@ -1,0 +1,296 @@
+"""The backend dispatcher: one table ``op -> {backend: kernel}`` plus a policy.
+
+The table is assembled from the ``KERNELS`` dicts of the family files in
+``tinytorch.kernels`` (PyTorch keeps the same idea in ``native_functions.yaml``). The policy
+picks a backend for each call, from the most to the least specific:
+
+1. a per-op override (``set_op_backend("matmul", "numpy")`` or ``backend(..., ops={...})``);
+2. the innermost ``with tt.backend(name):`` block (a context variable, so threads and
+   async tasks each see their own);
+3. the global default: ``tt.set_backend(name)``, else the environment variable
+   ``TINYTORCH_BACKEND``, else ``"jit"``.
+
+There is no silent fallback. An op without a kernel for the chosen backend raises and names
+the backends it has; a fallback backend that the user asked for (``fallback="jit"``) warns
+once per op.
+
+>>> import tinytorch as tt
+>>> with tt.backend("numpy"):
+...     tt.get_backend()
+'numpy'
+>>> "jit" in tt.available_backends()
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import warnings
+from collections.abc import Callable, Iterator
+
+from tinytorch import kernels as _kernels
+
+__all__ = [
+    "BUILTIN_BACKENDS", "set_backend", "get_backend", "backend", "available_backends",
+    "register_kernel", "set_op_backend", "kernel_for", "call", "ops", "add_hook",
+    "remove_hook", "BackendError",
+]
+
+BUILTIN_BACKENDS = ("naive", "jit", "numpy", "cuda")
+ENV_VAR = "TINYTORCH_BACKEND"
+
+
+class BackendError(ValueError):
+    """A backend that does not exist, cannot run here, or has no kernel for an op."""
+
+
+# op -> {backend: kernel}. Built once from the kernel families; nothing compiles here, since
+# njit wraps lazily and cuda kernels load on first call.
+_TABLE: dict[str, dict[str, Callable]] = {}
+for _op, _impls in _kernels.REGISTRY.items():
+    _TABLE[_op] = dict(_impls)
+for _op, _kernel in _kernels.cuda_kernels().items():
+    _TABLE.setdefault(_op, {})["cuda"] = _kernel
+
+_extra_backends: list[str] = []  # names introduced by register_kernel, in order
+_default: str | None = None  # set_backend(); None means "read the environment"
+_default_fallback: str | None = None
+_context: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
+    "tinytorch_backend", default=None)  # (backend, fallback, ops overrides)
+_op_overrides: dict[str, str] = {}
+_warned_fallbacks: set[tuple[str, str, str]] = set()
+_hooks: list[Callable] = []
+
+
+def _known() -> list[str]:
+    return list(BUILTIN_BACKENDS) + _extra_backends
+
+
+def _check_name(name, what: str = "backend") -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a string such as 'jit', got {type(name).__name__}")
+    if name not in _known():
+        raise BackendError(
+            f"unknown {what} {name!r}; known backends: {', '.join(_known())}\n"
+            f"hint: tt.register_kernel(op, {name!r}, fn) creates a new backend")
+    return name
+
+
+def _check_usable(name: str) -> None:
+    """Raise if a backend exists but cannot run on this machine (cuda without a GPU)."""
+    if name != "cuda":
+        return
+    kind, detail = _kernels.cuda_status()
+    if kind == "none":
+        raise BackendError(
+            f"the 'cuda' backend needs an NVIDIA GPU and none is usable here ({detail}).\n"
+            "hint: to run the CUDA kernels on the CPU simulator, start Python with "
+            "NUMBA_ENABLE_CUDASIM=1 in the environment (slow: tiny shapes only)")
+
+
+def _env_default() -> str:
+    name = os.environ.get(ENV_VAR, "jit").strip() or "jit"
+    if name not in _known():
+        raise BackendError(
+            f"{ENV_VAR}={name!r} is not a backend; known backends: {', '.join(_known())}")
+    return name
+
+
+def set_backend(name: str, *, fallback: str | None = None) -> None:
+    """Set the global default backend (what ``get_backend()`` returns outside any
+    ``with tt.backend(...)`` block).
+
+    ``fallback`` names a backend to use, with a one-time warning per op, for ops that have
+    no kernel under ``name``: handy when a student's backend implements only a few ops.
+
+    >>> import tinytorch as tt
+    >>> tt.set_backend("numpy"); tt.get_backend()
+    'numpy'
+    >>> tt.set_backend("jit")
+    """
+    global _default, _default_fallback
+    _check_name(name)
+    _check_usable(name)
+    if fallback is not None:
+        _check_name(fallback, "fallback backend")
+    _default, _default_fallback = name, fallback
+
+
+def get_backend() -> str:
+    """The backend that ops use right now (innermost ``with tt.backend`` first).
+
+    >>> import tinytorch as tt
+    >>> tt.get_backend() in tt.available_backends()
+    True
+    """
+    ctx = _context.get()
+    if ctx is not None:
+        return ctx[0]
+    return _default if _default is not None else _env_default()
+
+
+@contextlib.contextmanager
+def backend(name: str, *, fallback: str | None = None,
+            ops: dict[str, str] | None = None) -> Iterator[str]:
+    """Use backend ``name`` inside the block; ``ops={"matmul": "numpy"}`` overrides single
+    ops inside the block too. Blocks nest; leaving one restores the previous choice.
+
+    >>> import tinytorch as tt
+    >>> with tt.backend("naive", ops={"matmul": "numpy"}):
+    ...     tt.ops.kernel_name("matmul_forward")
+    'numpy'
+    """
+    _check_name(name)
+    _check_usable(name)
+    if fallback is not None:
+        _check_name(fallback, "fallback backend")
+    overrides = {}
+    for op, b in (ops or {}).items():
+        overrides[op] = _check_name(b)
+    token = _context.set((name, fallback, overrides))
+    try:
+        yield name
+    finally:
+        _context.reset(token)
+
+
+def available_backends() -> list[str]:
+    """Backends that can run on this machine: naive, jit and numpy always, cuda when a GPU
+    or the simulator is present, and every backend added with ``register_kernel``.
+
+    >>> import tinytorch as tt
+    >>> tt.available_backends()[:3]
+    ['naive', 'jit', 'numpy']
+    """
+    names = ["naive", "jit", "numpy"]
+    if _kernels.cuda_status()[0] != "none":
+        names.append("cuda")
+    return names + _extra_backends
+
+
+def register_kernel(op: str, backend: str, fn: Callable) -> None:
+    """Register ``fn`` as the kernel of ``op`` for ``backend``; a new backend name creates
+    that backend. ``fn`` takes the op's kernel signature, outputs first: for example
+    ``matmul_forward(out, a, b)`` on ``(B, M, N)``, ``(B, M, K)``, ``(B, K, N)`` arrays.
+    ``tt.ops.kernel_signature(op)`` prints it.
+
+    >>> import numpy as np, tinytorch as tt
+    >>> def my_matmul(out, a, b):
+    ...     np.matmul(a, b, out=out)
+    >>> tt.register_kernel("matmul_forward", "mine", my_matmul)
+    >>> with tt.backend("mine"):
+    ...     (tt.ones(2, 3) @ tt.ones(3, 2)).tolist()
+    [[3.0, 3.0], [3.0, 3.0]]
+    """
+    if not isinstance(op, str) or op not in _TABLE:
+        known = ", ".join(sorted(_TABLE))
+        raise BackendError(f"unknown op {op!r}; ops with kernels: {known}")
+    if not isinstance(backend, str) or not backend.isidentifier():
+        raise TypeError(f"backend name must be an identifier string, got {backend!r}")
+    if not callable(fn):
+        raise TypeError(f"kernel for {op!r} must be callable, got {type(fn).__name__}")
+    if backend not in _known():
+        _extra_backends.append(backend)
+    _TABLE[op][backend] = fn
+
+
+def set_op_backend(op: str, backend: str | None) -> None:
+    """Route one op (``"matmul"`` covers ``matmul_forward`` and later ``matmul_backward``;
+    or a full kernel name) to ``backend`` whatever the current backend is; ``None`` clears.
+
+    >>> import tinytorch as tt
+    >>> tt.set_op_backend("matmul", "numpy"); tt.set_op_backend("matmul", None)
+    """
+    if not isinstance(op, str) or not any(k == op or k.rsplit("_", 1)[0] == op
+                                          for k in _TABLE):
+        raise BackendError(f"unknown op {op!r}; ops: {', '.join(ops())}")
+    if backend is None:
+        _op_overrides.pop(op, None)
+    else:
+        _op_overrides[op] = _check_name(backend)
+
+
+def ops() -> list[str]:
+    """Every op name in the table (``add``, ``matmul``, ...), without the direction suffix."""
+    return sorted({k.rsplit("_", 1)[0] for k in _TABLE})
+
+
+def _choose(op: str) -> tuple[str, str | None]:
+    """The backend for one kernel name, and the fallback in force."""
+    base = op.rsplit("_", 1)[0]
+    ctx = _context.get()
+    if ctx is not None:
+        name, fallback, overrides = ctx
+        for key in (op, base):
+            if key in overrides:
+                return overrides[key], None
+    else:
+        name, fallback = get_backend(), _default_fallback
+    for key in (op, base):
+        if key in _op_overrides:
+            return _op_overrides[key], None
+    return name, fallback
+
+
+def kernel_for(op: str, backend: str | None = None) -> tuple[str, Callable]:
+    """The ``(backend, kernel)`` that a call of ``op`` would run now.
+
+    >>> import tinytorch as tt
+    >>> tt.dispatch.kernel_for("add_forward", "numpy")[0]
+    'numpy'
+    """
+    impls = _TABLE.get(op)
+    if impls is None:
+        raise BackendError(f"unknown op {op!r}; ops with kernels: {', '.join(sorted(_TABLE))}")
+    fallback = None
+    if backend is None:
+        backend, fallback = _choose(op)
+    else:
+        _check_name(backend)
+    fn = impls.get(backend)
+    if fn is not None:
+        _check_usable(backend)
+        return backend, fn
+    if fallback is not None and fallback in impls:
+        key = (op, backend, fallback)
+        if key not in _warned_fallbacks:
+            _warned_fallbacks.add(key)
+            warnings.warn(f"{op} has no {backend!r} kernel; using the {fallback!r} fallback "
+                          "you asked for", RuntimeWarning, stacklevel=3)
+        _check_usable(fallback)
+        return fallback, impls[fallback]
+    have = ", ".join(b for b in _known() if b in impls)
+    raise BackendError(f"{op} has no {backend!r} kernel; available: {have}\n"
+                       f"hint: tt.register_kernel({op!r}, {backend!r}, fn) adds one, or "
+                       f"tt.set_backend({backend!r}, fallback='jit') borrows the rest")
+
+
+def call(op: str, *args, **params) -> None:
+    """Run ``op``'s kernel for the current backend: ``call("add_forward", out, a, b)``.
+
+    Every compute op of tinytorch goes through here, which is where the profiler (module 08)
+    hooks in: each hook is called as ``hook(op, backend, kernel, args, params)`` and must
+    run the kernel itself and return, or be a context manager factory (see ``add_hook``).
+    """
+    backend_name, fn = kernel_for(op)
+    if not _hooks:
+        fn(*args, **params)
+        return
+    with contextlib.ExitStack() as stack:
+        for hook in _hooks:
+            stack.enter_context(hook(op, backend_name, args, params))
+        fn(*args, **params)
+
+
+def add_hook(hook: Callable) -> None:
+    """Add ``hook(op, backend, args, params)``, a context-manager factory entered around
+    every kernel call (a profiler times the ``with`` body)."""
+    _hooks.append(hook)
+
+
+def remove_hook(hook: Callable) -> None:
+    """Remove a hook added with ``add_hook``; removing one that is absent is not an error."""
+    with contextlib.suppress(ValueError):
+        _hooks.remove(hook)

@@ -1,0 +1,20 @@
+"""The function layer: every computation on tensors, each a call through the dispatcher.
+
+``tinytorch.tensor`` never touches a kernel; its methods and operators call these functions,
+which validate their arguments, allocate the output and run ``dispatch.call(op, ...)``.
+"""
+
+from tinytorch.ops.elementwise import (
+    abs, add, binary, cast, clamp, contiguous_copy, copy_into, div, eq, exp, ge, gt, le,
+    log, lt, mul, ne, neg, pow, relu, sigmoid, sqrt, sub, tanh, unary, where,
+)
+from tinytorch.ops.join import cat, stack
+from tinytorch.ops.matmul import matmul
+from tinytorch.ops.reduce import amax, amin, argmax, argmin, max, mean, min, sum
+
+__all__ = [
+    "abs", "add", "amax", "amin", "argmax", "argmin", "binary", "cast", "cat", "clamp",
+    "contiguous_copy", "copy_into", "div", "eq", "exp", "ge", "gt", "le", "log", "lt",
+    "matmul", "max", "mean", "min", "mul", "ne", "neg", "pow", "relu", "sigmoid", "sqrt",
+    "stack", "sub", "sum", "tanh", "unary", "where",
+]

@@ -1,0 +1,63 @@
+"""What every op of the function layer shares: operand checks, casts, the 2-D kernel loop.
+
+The function layer is the only place that talks to kernels, and always through
+``dispatch.call``. It validates everything first: compiled kernels do not bounds-check, so a
+wrong shape or dtype must be stopped here, with a message that names the values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinytorch import dispatch
+from tinytorch import dtypes as dt
+from tinytorch.layout import views_2d
+from tinytorch.tensor import Tensor
+
+SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def is_operand(x) -> bool:
+    """A Tensor or a real Python/numpy scalar (what arithmetic accepts)."""
+    return isinstance(x, Tensor) or isinstance(x, SCALAR_TYPES)
+
+
+def require_tensor(x, op: str, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): {name} must be a Tensor, got {type(x).__name__}\n"
+                        "hint: wrap data with tt.tensor(...)")
+    return x
+
+
+def require_operand(x, op: str, name: str):
+    if not is_operand(x):
+        raise TypeError(f"{op}(): {name} must be a Tensor or a number, got "
+                        f"{type(x).__name__}")
+    return x
+
+
+def run(op: str, out: np.ndarray, *inputs: np.ndarray, **params) -> None:
+    """Call elementwise kernel ``op`` on 2-D views of ``out`` and the broadcast inputs."""
+    with np.errstate(all="ignore"):  # inf/nan are results, as in PyTorch, not warnings
+        for views in views_2d(out, *inputs):
+            dispatch.call(op, *views, **params)
+
+
+def as_array(x, dtype: dt.DType) -> np.ndarray:
+    """The operand's values in ``dtype``: a tensor's own array when the dtype already
+    matches, else a cast through the copy kernel; a scalar as a 0-d array."""
+    if isinstance(x, Tensor):
+        if x.dtype == dtype:
+            return x._data
+        out = np.empty(x.shape, dtype.np)
+        run("copy_forward", out, x._data)
+        return out
+    # Python ints wrap into small dtypes as in PyTorch (int8 tensor + 1000), so go through
+    # an int64/float64 array and a C cast rather than np.asarray(x, int8), which raises.
+    with np.errstate(all="ignore"):
+        return np.asarray(x).astype(dtype.np)
+
+
+def new(arr: np.ndarray) -> Tensor:
+    """A tensor owning a freshly allocated contiguous array."""
+    return Tensor(arr)

@@ -1,0 +1,244 @@
+"""Elementwise ops: arithmetic, comparisons, unary math, clamp, where, copies and casts.
+
+Each op: check the operands, find the result dtype (PyTorch's promotion), broadcast the
+shapes, allocate the output, then run the kernel on 2-D views (``layout.views_2d``).
+
+>>> import tinytorch as tt
+>>> (tt.tensor([1, 2, 3]) / 2).tolist()
+[0.5, 1.0, 1.5]
+>>> tt.where(tt.tensor([True, False]), 1.0, tt.tensor([5.0, 6.0])).tolist()
+[1.0, 6.0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinytorch import dtypes as dt
+from tinytorch.layout import broadcast_shapes
+from tinytorch.ops._common import as_array, new, require_operand, require_tensor, run
+from tinytorch.tensor import Tensor
+
+_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "eq": "==",
+           "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def _shape(x) -> tuple:
+    return x.shape if isinstance(x, Tensor) else ()
+
+
+def binary(op: str, a, b) -> Tensor:
+    """``op`` in add, sub, mul, div, pow, eq, ne, lt, le, gt, ge; operands are tensors or
+    scalars, at least one a tensor."""
+    require_operand(a, op, "first operand")
+    require_operand(b, op, "second operand")
+    compute = dt.result_type(a, b)
+    if op == "div" and not compute.is_floating_point:
+        compute = dt.default_float  # true division: int / int is float, as in PyTorch
+    if op == "sub" and compute is dt.bool_:
+        raise TypeError("subtraction of two bool tensors is not supported; use "
+                        "logical ops or cast with .to(tt.int64)")
+    shape = broadcast_shapes(_shape(a), _shape(b))
+    if op == "pow" and not compute.is_floating_point:
+        exponent = as_array(b, compute)
+        if exponent.size and (exponent < 0).any():
+            raise ValueError("integers to negative integer powers are not allowed; cast "
+                             "the base to float first: x.float() ** n")
+    out_dtype = dt.bool_ if op in ("eq", "ne", "lt", "le", "gt", "ge") else compute
+    out = np.empty(shape, out_dtype.np)
+    run(f"{op}_forward", out, as_array(a, compute), as_array(b, compute))
+    return new(out)
+
+
+def add(a, b):
+    """``a + b`` with broadcasting.
+
+    >>> import tinytorch as tt
+    >>> tt.add(tt.ones(2, 1), tt.tensor([10.0, 20.0])).tolist()
+    [[11.0, 21.0], [11.0, 21.0]]
+    """
+    return binary("add", a, b)
+
+
+def sub(a, b):
+    return binary("sub", a, b)
+
+
+def mul(a, b):
+    return binary("mul", a, b)
+
+
+def div(a, b):
+    return binary("div", a, b)
+
+
+def pow(a, b):  # noqa: A001 (PyTorch's name)
+    return binary("pow", a, b)
+
+
+def eq(a, b):
+    return binary("eq", a, b)
+
+
+def ne(a, b):
+    return binary("ne", a, b)
+
+
+def lt(a, b):
+    return binary("lt", a, b)
+
+
+def le(a, b):
+    return binary("le", a, b)
+
+
+def gt(a, b):
+    return binary("gt", a, b)
+
+
+def ge(a, b):
+    return binary("ge", a, b)
+
+
+_FLOAT_ONLY = {"exp", "log", "sqrt", "sigmoid", "tanh"}
+
+
+def unary(op: str, x: Tensor) -> Tensor:
+    """``op`` in neg, abs, exp, log, sqrt, relu, sigmoid, tanh; integer inputs of the float
+    functions compute in float32, as in PyTorch."""
+    require_tensor(x, op)
+    compute = x.dtype
+    if op in _FLOAT_ONLY and not compute.is_floating_point:
+        compute = dt.default_float
+    if op == "neg" and compute is dt.bool_:
+        raise TypeError("negation of a bool tensor is not supported; use ~ or logical_not "
+                        "semantics via tt.where")
+    out = np.empty(x.shape, compute.np)
+    run(f"{op}_forward", out, as_array(x, compute))
+    return new(out)
+
+
+def neg(x):
+    return unary("neg", x)
+
+
+def abs(x):  # noqa: A001
+    return unary("abs", x)
+
+
+def exp(x):
+    """``e ** x``.
+
+    >>> import tinytorch as tt
+    >>> tt.exp(tt.tensor([0.0])).tolist()
+    [1.0]
+    """
+    return unary("exp", x)
+
+
+def log(x):
+    return unary("log", x)
+
+
+def sqrt(x):
+    return unary("sqrt", x)
+
+
+def relu(x):
+    """``max(x, 0)``.
+
+    >>> import tinytorch as tt
+    >>> tt.relu(tt.tensor([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    return unary("relu", x)
+
+
+def sigmoid(x):
+    return unary("sigmoid", x)
+
+
+def tanh(x):
+    return unary("tanh", x)
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's names)
+    """Limit every element to ``[min, max]``; either bound may be omitted.
+
+    >>> import tinytorch as tt
+    >>> tt.clamp(tt.tensor([-2.0, 0.5, 3.0]), min=0.0, max=1.0).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    require_tensor(x, "clamp")
+    if min is None and max is None:
+        raise ValueError("clamp(): at least one of min and max must be given")
+    for name, v in (("min", min), ("max", max)):
+        if v is not None and (isinstance(v, Tensor) or not isinstance(v, (int, float,
+                                                                           np.number))):
+            raise TypeError(f"clamp(): {name} must be a number, got {type(v).__name__}")
+    compute = dt.result_type(x, *(v for v in (min, max) if v is not None))
+    if compute is dt.bool_:
+        raise TypeError("clamp() is not supported for bool tensors")
+    if compute.is_floating_point:
+        limits = (-np.inf, np.inf)
+    else:
+        info = np.iinfo(compute.np)
+        limits = (info.min, info.max)
+    lo = compute.np.type(limits[0] if min is None else min)
+    hi = compute.np.type(limits[1] if max is None else max)
+    out = np.empty(x.shape, compute.np)
+    run("clamp_forward", out, as_array(x, compute), lo=lo, hi=hi)
+    return new(out)
+
+
+def where(condition: Tensor, a, b) -> Tensor:
+    """``a`` where ``condition`` is true, else ``b``; all three broadcast together.
+
+    >>> import tinytorch as tt
+    >>> x = tt.tensor([-1.0, 2.0])
+    >>> tt.where(x > 0, x, 0.0).tolist()
+    [0.0, 2.0]
+    """
+    require_tensor(condition, "where", "condition")
+    if condition.dtype is not dt.bool_:
+        raise TypeError(f"where(): condition must be a bool tensor, got {condition.dtype}\n"
+                        "hint: compare to get one, e.g. x > 0")
+    require_operand(a, "where", "a")
+    require_operand(b, "where", "b")
+    compute = dt.result_type(a, b)
+    shape = broadcast_shapes(condition.shape, _shape(a), _shape(b),
+                             names=("condition", "a", "b"))
+    out = np.empty(shape, compute.np)
+    run("where_forward", out, condition._data, as_array(a, compute), as_array(b, compute))
+    return new(out)
+
+
+def contiguous_copy(x: Tensor) -> Tensor:
+    """A row-major copy of ``x`` (``x.contiguous()`` when ``x`` is not, ``x.clone()``)."""
+    out = np.empty(x.shape, x.dtype.np)
+    run("copy_forward", out, x._data)
+    return new(out)
+
+
+def cast(x: Tensor, dtype: dt.DType) -> Tensor:
+    """A copy of ``x`` converted to ``dtype`` (floats to ints truncate toward zero)."""
+    out = np.empty(x.shape, dtype.np)
+    run("copy_forward", out, x._data)
+    return new(out)
+
+
+def copy_into(target: Tensor, value) -> None:
+    """``target[...] = value``: write a tensor or scalar, broadcast, into a view."""
+    require_operand(value, "setitem", "value")
+    if not target._data.flags.writeable:
+        raise ValueError(f"cannot write into this tensor: it is a read-only view (an expand "
+                         f"with strides {target.strides} makes several indices share one "
+                         "element)\nhint: .clone() it first")
+    shape = _shape(value)
+    broadcast_shapes(target.shape, shape, names=("target", "value"))
+    if len(shape) > target.ndim or broadcast_shapes(target.shape, shape) != target.shape:
+        raise ValueError(f"cannot assign a value of shape {shape} to a view of shape "
+                         f"{target.shape}")
+    if isinstance(value, Tensor) and value.shares_storage(target):
+        value = contiguous_copy(value)  # x[1:] = x[:-1] would read what it already wrote
+    run("copy_forward", target._data, as_array(value, target.dtype))

@@ -1,0 +1,160 @@
+"""Reductions: sum, mean, max, min, amax, amin, argmax, argmin over one or several dims.
+
+The kernels reduce along axis 1 of a 2-D ``(kept, reduced)`` array. To get there, the
+reduced dimensions are permuted to the end (a view) and the result is viewed as 2-D; numpy
+copies only when the permuted strides do not allow a 2-D view, and that copy goes through
+the copy kernel like any other data movement.
+
+>>> import tinytorch as tt
+>>> x = tt.arange(6.0).reshape(2, 3)
+>>> x.sum(dim=1).tolist(), x.mean().item()
+([3.0, 12.0], 2.5)
+>>> x.max(dim=0)
+ReductionResult(values=tensor([3., 4., 5.]), indices=tensor([1, 1, 1]))
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinytorch import dispatch
+from tinytorch import dtypes as dt
+from tinytorch.layout import normalize_dims
+from tinytorch.ops._common import new, require_tensor, run
+from tinytorch.ops.elementwise import cast
+from tinytorch.tensor import ReductionResult, Tensor
+
+
+def _as_rows(x: Tensor, dims: tuple) -> tuple[np.ndarray, tuple, tuple]:
+    """``x`` as a 2-D ``(kept, reduced)`` array, the kept shape and the keepdim shape."""
+    kept = [d for d in range(x.ndim) if d not in dims]
+    arr = x._data.transpose(kept + list(dims)) if x.ndim else x._data
+    kept_shape = tuple(x.shape[d] for d in kept)
+    rows = math.prod(kept_shape)
+    cols = math.prod(x.shape[d] for d in dims) if x.ndim else 1
+    try:
+        arr2 = np.reshape(arr, (rows, cols), copy=False)
+    except ValueError:  # the permuted strides do not allow it: copy, through the kernel
+        flat = np.empty(arr.shape, arr.dtype)
+        run("copy_forward", flat, arr)
+        arr2 = flat.reshape(rows, cols)
+    keep_shape = tuple(1 if d in dims else s for d, s in enumerate(x.shape))
+    return arr2, kept_shape, keep_shape
+
+
+def _reduce(op: str, x: Tensor, dim, keepdim: bool, out_dtype: dt.DType,
+            in_dtype: dt.DType | None = None) -> Tensor:
+    require_tensor(x, op)
+    if not isinstance(keepdim, bool):
+        raise TypeError(f"{op}(): keepdim must be a bool, got {keepdim!r}")
+    dims = normalize_dims(dim, x.ndim)
+    src = x if in_dtype is None or in_dtype == x.dtype else cast(x, in_dtype)
+    arr2, kept_shape, keep_shape = _as_rows(src, dims)
+    out = np.empty(arr2.shape[0], out_dtype.np)
+    with np.errstate(all="ignore"):
+        dispatch.call(f"{op}_forward", out, arr2)
+    return new(out.reshape(keep_shape if keepdim else kept_shape))
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``dim`` (an int, a tuple, or None for all). Integer and bool tensors sum to
+    int64, as in PyTorch.
+
+    >>> import tinytorch as tt
+    >>> tt.sum(tt.ones(2, 3), dim=(0, 1)).item()
+    6.0
+    """
+    require_tensor(x, "sum")
+    out_dtype = x.dtype if x.dtype.is_floating_point else dt.int64
+    return _reduce("sum", x, dim, keepdim, out_dtype, in_dtype=out_dtype)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Mean over ``dim``; floating tensors only (PyTorch refuses to guess a dtype for
+    integers). The mean over zero elements is NaN."""
+    require_tensor(x, "mean")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"mean() needs a floating point tensor, got {x.dtype}\n"
+                        "hint: x.float().mean()")
+    dims = normalize_dims(dim, x.ndim)
+    if x.ndim and math.prod(x.shape[d] for d in dims) == 0:
+        total = sum(x, dim, keepdim)
+        return total / 0.0
+    return _reduce("mean", x, dim, keepdim, x.dtype)
+
+
+def _extreme(op: str, x: Tensor, dim, keepdim: bool) -> ReductionResult:
+    """Shared body of max/min/amax/amin/argmax/argmin: values and indices."""
+    require_tensor(x, op)
+    was_bool = x.dtype is dt.bool_
+    if was_bool:  # compare as 0/1, answer in bool
+        x = cast(x, dt.uint8)
+    dims = normalize_dims(dim, x.ndim)
+    if x.ndim:
+        empty = [d for d in dims if x.shape[d] == 0]
+        if empty:
+            raise IndexError(f"{op}(): cannot reduce over dimension {empty[0]} of size 0 "
+                             f"(shape {x.shape}): there is no identity for max/min")
+    if dim is None and x.numel() == 0:
+        raise IndexError(f"{op}(): cannot reduce an empty tensor (shape {x.shape})")
+    arr2, kept_shape, keep_shape = _as_rows(x, dims)
+    values = np.empty(arr2.shape[0], x.dtype.np)
+    indices = np.empty(arr2.shape[0], np.int64)
+    kernel = "max" if op in ("max", "amax", "argmax") else "min"
+    dispatch.call(f"{kernel}_forward", values, indices, arr2)
+    shape = keep_shape if keepdim else kept_shape
+    result = new(values.reshape(shape))
+    return ReductionResult(cast(result, dt.bool_) if was_bool else result,
+                           new(indices.reshape(shape)))
+
+
+def _single_dim(op: str, dim):
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"{op}() takes a single int dim, got {dim!r}\n"
+                        "hint: amax/amin reduce over several dims")
+    return dim
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """The largest element, or with ``dim`` a ``(values, indices)`` pair as PyTorch.
+
+    >>> import tinytorch as tt
+    >>> tt.max(tt.tensor([[1, 5], [7, 2]]), dim=1).indices.tolist()
+    [1, 0]
+    """
+    result = _extreme("max", x, _single_dim("max", dim), keepdim)
+    return result.values if dim is None else result
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    result = _extreme("min", x, _single_dim("min", dim), keepdim)
+    return result.values if dim is None else result
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The largest values over one or several dims (no indices)."""
+    return _extreme("amax", x, dim, keepdim).values
+
+
+def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _extreme("amin", x, dim, keepdim).values
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the largest element: into the flattened tensor when ``dim`` is None.
+
+    >>> import tinytorch as tt
+    >>> tt.argmax(tt.tensor([[1, 5], [7, 2]])).item()
+    2
+    """
+    if dim is None:
+        return _extreme("argmax", require_tensor(x, "argmax").reshape(-1), 0, False).indices
+    return _extreme("argmax", x, _single_dim("argmax", dim), keepdim).indices
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    if dim is None:
+        return _extreme("argmin", require_tensor(x, "argmin").reshape(-1), 0, False).indices
+    return _extreme("argmin", x, _single_dim("argmin", dim), keepdim).indices
