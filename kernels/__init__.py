@@ -15,7 +15,7 @@ FAMILIES = (elementwise, reduce, matmul)
 
 REGISTRY: dict[str, dict] = {}
 for _family in FAMILIES:
-    for _op, _impls in getattr(_family, "KERNELS", {}).items():  # TEMP
+    for _op, _impls in _family.KERNELS.items():
         if _op in REGISTRY:
             raise RuntimeError(f"kernel {_op!r} registered by two families")
         REGISTRY[_op] = dict(_impls)

@@ -99,10 +99,12 @@ def matmul_forward_jit_blocked(out, a, b):
             for k0 in range(0, K, KB_TILE):
                 k1 = min(k0 + KB_TILE, K)
                 for i in range(M):
+                    orow = out[bi, i, j0:j1]
                     for k in range(k0, k1):
                         aik = a[bi, i, k]
-                        for j in range(j0, j1):
-                            out[bi, i, j] += aik * b[bi, k, j]
+                        brow = b[bi, k, j0:j1]
+                        for j in range(j1 - j0):  # from 0: see _micro_4x4
+                            orow[j] += aik * brow[j]
 
 
 # The optimised kernel. Work is split three ways:
@@ -135,6 +137,18 @@ NC = 128  # rows of bt per block
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def _micro_4x4(c, a, bt, i, j, p0, p1):
     """c[i:i+4, j:j+4] += a[i:i+4, p0:p1] @ bt[j:j+4, p0:p1].T with c in registers."""
+    # Row views, then a loop counter that starts at 0: numba allows negative indices, so
+    # an index it cannot prove >= 0 (like a[i + 1, p] with p from p0) costs a wraparound
+    # select per load, and that alone stopped LLVM from vectorising (measured 6 vs 80
+    # GFLOP/s). A counter from 0 is provably non-negative and the check disappears.
+    a0r = a[i, p0:p1]
+    a1r = a[i + 1, p0:p1]
+    a2r = a[i + 2, p0:p1]
+    a3r = a[i + 3, p0:p1]
+    b0r = bt[j, p0:p1]
+    b1r = bt[j + 1, p0:p1]
+    b2r = bt[j + 2, p0:p1]
+    b3r = bt[j + 3, p0:p1]
     c00 = c[i, j]
     c01 = c[i, j + 1]
     c02 = c[i, j + 2]
@@ -151,15 +165,15 @@ def _micro_4x4(c, a, bt, i, j, p0, p1):
     c31 = c[i + 3, j + 1]
     c32 = c[i + 3, j + 2]
     c33 = c[i + 3, j + 3]
-    for p in range(p0, p1):  # 8 loads, 16 multiply-adds per step
-        a0 = a[i, p]
-        a1 = a[i + 1, p]
-        a2 = a[i + 2, p]
-        a3 = a[i + 3, p]
-        b0 = bt[j, p]
-        b1 = bt[j + 1, p]
-        b2 = bt[j + 2, p]
-        b3 = bt[j + 3, p]
+    for p in range(p1 - p0):  # 8 loads, 16 multiply-adds per step
+        a0 = a0r[p]
+        a1 = a1r[p]
+        a2 = a2r[p]
+        a3 = a3r[p]
+        b0 = b0r[p]
+        b1 = b1r[p]
+        b2 = b2r[p]
+        b3 = b3r[p]
         c00 += a0 * b0
         c01 += a0 * b1
         c02 += a0 * b2
@@ -199,9 +213,11 @@ def _edge(c, a, bt, i0, i1, j0, j1, p0, p1):
     """The strips that a whole 4x4 tile does not cover: one dot product at a time."""
     for i in range(i0, i1):
         for j in range(j0, j1):
+            ar = a[i, p0:p1]
+            br = bt[j, p0:p1]
             s = c[i, j]
-            for p in range(p0, p1):
-                s += a[i, p] * bt[j, p]
+            for p in range(p1 - p0):  # from 0: see _micro_4x4
+                s += ar[p] * br[p]
             c[i, j] = s
 
 
@@ -285,3 +301,44 @@ def matmul_forward_jit_parallel(out, a, b):
     mc = min(MC, max(MR, -(-B * M // blocks) // MR * MR))
     bt = b.transpose(0, 2, 1)
     _gemm_parallel(out, _k_major(a, _pack_parallel), _k_major(bt, _pack_parallel), kc, mc, NC)
+
+
+# Below this many multiply-adds (B*M*N*K) the packing and thread start-up of jit_parallel
+# cost more than they save: measured crossover (docs/matmul.md).
+MIN_WORK = 64**3
+
+
+def matmul_forward_jit(out, a, b):
+    B, M, N = out.shape
+    K = a.shape[2]
+    if out.dtype.kind == "f" and B * M * N * K >= MIN_WORK:
+        matmul_forward_jit_parallel(out, a, b)
+    else:
+        matmul_forward_jit_ikj(out, a, b)
+
+
+# --- numpy ------------------------------------------------------------------------------
+
+def matmul_forward_numpy(out, a, b):
+    np.matmul(a, b, out=out)  # stride-0 batches and transposed views are fine here
+
+
+KERNELS = {
+    "matmul_forward": {
+        "naive": matmul_forward_naive,
+        "jit": matmul_forward_jit,
+        "numpy": matmul_forward_numpy,
+    },
+}
+
+# The optimisation ladder, slowest first; every entry has the (out, a, b) signature.
+VARIANTS = {
+    "naive": matmul_forward_naive,
+    "jit_ijk": matmul_forward_jit_ijk,
+    "jit_ikj": matmul_forward_jit_ikj,
+    "jit_blocked": matmul_forward_jit_blocked,
+    "jit_packed": matmul_forward_jit_packed,
+    "jit_parallel": matmul_forward_jit_parallel,
+    "jit": matmul_forward_jit,
+    "numpy": matmul_forward_numpy,
+}

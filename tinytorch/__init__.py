@@ -12,7 +12,7 @@ Importing tinytorch compiles nothing: each jit kernel compiles on its first call
 cached on disk), each cuda kernel loads when the cuda backend first runs.
 """
 
-from tinytorch import dispatch, layout, ops
+from tinytorch import dispatch, layout, ops, testing
 from tinytorch.creation import (
     arange, empty, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like,
 )

@@ -46,8 +46,9 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """
     if isinstance(data, Tensor):
         arr = data._data
-    elif isinstance(data, np.ndarray):
-        arr = data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        # numpy scalars (np.float64(2.0)) keep their dtype like arrays, as in PyTorch
+        arr = np.asarray(data)
         if dtype is None:
             dtype = dt.as_dtype(arr.dtype)  # TypeError for unsupported numpy dtypes
     else:

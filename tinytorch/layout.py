@@ -88,7 +88,7 @@ def coalesce(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> list:
     >>> coalesce((2, 3, 4), [(48, 16, 4), (0, 4, 0)])
     [(2, [48, 0]), (3, [16, 4]), (4, [4, 0])]
     >>> coalesce((2, 3, 4), [(48, 16, 4), (0, 0, 4)])
-    [(2, [48, 0]), (12, [4, 4])]
+    [(6, [16, 0]), (4, [4, 4])]
     """
     dims: list = []
     for d in reversed(range(len(shape))):

@@ -27,9 +27,10 @@ import math
 from collections import namedtuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from tinytorch import dtypes as _dt
-from tinytorch.layout import normalize_dim
+from tinytorch.layout import contiguous_strides, normalize_dim
 
 __all__ = ["Tensor", "ReductionResult"]
 
@@ -72,7 +73,16 @@ class Tensor:
                             "and scalars")
         self.dtype = _dt.as_dtype(data.dtype)
         if storage is None:  # a fresh tensor owns a fresh contiguous buffer
-            data = np.ascontiguousarray(data)
+            if data.size == 0:
+                # numpy 2 gives every dimension of an empty array stride 0; PyTorch keeps
+                # row-major strides ((2, 0, 3) -> (3, 3, 1)). No memory is touched.
+                data = as_strided(data, data.shape,
+                                  tuple(s * data.itemsize for s in
+                                        contiguous_strides(data.shape)))
+            # Not np.ascontiguousarray: it returns at least 1-D, which turned every 0-d
+            # tensor (tt.tensor(1.5), full reductions) into shape (1,).
+            if not data.flags.c_contiguous:
+                data = data.copy(order="C")
             storage = data.reshape(-1)
         self._data = data
         self._storage = storage
@@ -310,7 +320,15 @@ class Tensor:
 
     def __getitem__(self, index) -> Tensor:
         """Basic indexing: ints, slices with step >= 1, ``None`` and ``...``; a view."""
-        return self._view(self._data[_check_index(index, self.shape)])
+        index = _check_index(index, self.shape)
+        # Without an Ellipsis, numpy turns a full integer index (x[0, 1], or x[0] of a 1-D
+        # array) into a numpy scalar, not a 0-d view; a trailing ... keeps it an array view.
+        if not any(it is Ellipsis for it in index):
+            index = index + (Ellipsis,)
+        data = self._data[index]
+        if any(it is None for it in index):
+            data = _unsqueeze_strides(data, index, self._data)
+        return self._view(data)
 
     def __setitem__(self, index, value) -> None:
         _ops.copy_into(self[index], value)
@@ -478,6 +496,39 @@ class Tensor:
 
     def argmin(self, dim=None, keepdim: bool = False):
         return _ops.argmin(self, dim, keepdim)
+
+
+def _unsqueeze_strides(data: np.ndarray, index: tuple, src: np.ndarray) -> np.ndarray:
+    """Give the axes that ``None`` inserted PyTorch's strides (numpy gives them stride 0).
+
+    PyTorch applies an index item by item, left to right, and ``None`` is ``unsqueeze`` of
+    the tensor as it is at that moment: the new axis gets ``size * stride`` of the
+    dimension it lands before (1 element when it lands last). Replay that on ``src``'s
+    (size, stride) pairs. Size-1 dimensions may have any stride, so this changes only what
+    ``.strides`` reports, never which elements are read.
+    """
+    # (size, stride in bytes) of each dimension of the tensor as indexed so far
+    dims = list(zip(src.shape, src.strides, strict=True))
+    consumed = sum(1 for it in index if it is not None and it is not Ellipsis)
+    dim, new_strides = 0, []
+    for it in index:
+        if it is None:
+            stride = dims[dim][0] * dims[dim][1] if dim < len(dims) else src.itemsize
+            dims.insert(dim, (1, stride))
+            new_strides.append((dim, stride))
+            dim += 1
+        elif it is Ellipsis:
+            dim += src.ndim - consumed
+        elif isinstance(it, slice):
+            size, stride = dims[dim]
+            dims[dim] = (len(range(*it.indices(size))), stride * (it.step or 1))
+            dim += 1
+        else:  # an int selects: the dimension goes away
+            del dims[dim]
+    strides = list(data.strides)
+    for d, stride in new_strides:
+        strides[d] = stride
+    return as_strided(data, data.shape, tuple(strides), writeable=data.flags.writeable)
 
 
 def _check_index(index, shape: tuple):

@@ -24,9 +24,8 @@ What the variant teaches:
   t + 2T, ...``. The grid is sized to fill the GPU (capped, see ``_launch.MAX_BLOCKS_1D``)
   instead of to the array, so one kernel serves any n, including n larger than the biggest
   grid, and each thread amortises its start-up over several elements.
-- **Kernel factories and device functions.** The loop is written once; each op is a small
-  ``@cuda.jit(device=True)`` function that the compiler inlines into its own kernel, so
-  ``add`` and ``exp`` are separate machine code with no per-element branch on the op.
+- **One kernel per op.** Each op is its own compiled kernel, so there is no per-element
+  branch on the op; the kernels differ only in the line that computes ``out[i]``.
 
 Input stride 0 (broadcast) and non-contiguous views are materialised densely on the host
 before the copy (``_launch.to_device``): simple and correct, but it moves up to R * C
@@ -53,84 +52,91 @@ from tinytorch.kernels.cuda._launch import (
     to_device,
 )
 
-# --- device functions: the per-element maths, inlined into the kernels below ---
+# --- kernels: one grid-stride loop each ---
+#
+# The seven kernels share one loop and differ in one line. They are spelled out rather than
+# generated from a factory over `@cuda.jit(device=True)` op functions: each kernel reads as
+# the whole program a thread runs, and a kernel without device-function calls compiles to
+# PTX without a GPU present (numba compiles device functions for the current device), which
+# `scripts/gpu_check.py ptx` uses to check them on machines without one.
 
 
-@cuda.jit(device=True)
-def _add(a, b):
-    return a + b
+@cuda.jit
+def add_kernel(out, a, b):
+    i = cuda.grid(1)  # this thread's first element: blockIdx.x * blockDim.x + threadIdx.x
+    stride = cuda.gridsize(1)  # threads in the whole grid: gridDim.x * blockDim.x
+    while i < out.size:
+        out[i] = a[i] + b[i]
+        i += stride
 
 
-@cuda.jit(device=True)
-def _sub(a, b):
-    return a - b
+@cuda.jit
+def sub_kernel(out, a, b):
+    i = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    while i < out.size:
+        out[i] = a[i] - b[i]
+        i += stride
 
 
-@cuda.jit(device=True)
-def _mul(a, b):
-    return a * b
+@cuda.jit
+def mul_kernel(out, a, b):
+    i = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    while i < out.size:
+        out[i] = a[i] * b[i]
+        i += stride
 
 
-@cuda.jit(device=True)
-def _div(a, b):
+@cuda.jit
+def div_kernel(out, a, b):
     # true division; the function layer hands float operands, so float32 stays float32
-    return a / b
+    i = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    while i < out.size:
+        out[i] = a[i] / b[i]
+        i += stride
 
 
-@cuda.jit(device=True)
-def _relu(x):
-    # `x < 0` rather than `x > 0`: NaN fails the test and passes through, as in np.maximum
-    return 0 if x < 0 else x
+@cuda.jit
+def relu_kernel(out, x):
+    i = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    while i < out.size:
+        v = x[i]
+        # `v < 0` rather than `v > 0`: NaN fails the test and passes through, as in np.maximum
+        out[i] = 0 if v < 0 else v
+        i += stride
 
 
-@cuda.jit(device=True)
-def _neg(x):
-    return -x
+@cuda.jit
+def neg_kernel(out, x):
+    i = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    while i < out.size:
+        out[i] = -x[i]
+        i += stride
 
 
-@cuda.jit(device=True)
-def _exp(x):
-    return math.exp(x)
+@cuda.jit
+def exp_kernel(out, x):
+    i = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    while i < out.size:
+        out[i] = math.exp(x[i])  # expf for float32 inputs, exp for float64
+        i += stride
 
 
-# --- kernel factories: one grid-stride loop, specialised per op ---
-
-
-def _make_binary_kernel(op):
-    @cuda.jit
-    def binary_kernel(out, a, b):
-        # first element of this thread, and the number of threads in the whole grid
-        i = cuda.grid(1)
-        stride = cuda.gridsize(1)
-        while i < out.size:
-            out[i] = op(a[i], b[i])
-            i += stride
-
-    return binary_kernel
-
-
-def _make_unary_kernel(op):
-    @cuda.jit
-    def unary_kernel(out, x):
-        i = cuda.grid(1)
-        stride = cuda.gridsize(1)
-        while i < out.size:
-            out[i] = op(x[i])
-            i += stride
-
-    return unary_kernel
-
-
-# Kernels are created at import but compiled lazily: the first launch compiles for the
-# argument types it sees (dtype, ndim, layout), later launches with the same types reuse it.
+# Kernels compile lazily: the first launch compiles for the argument types it sees (dtype,
+# ndim, layout); later launches with the same types reuse the machine code.
 KERNELS_1D = {
-    "add": _make_binary_kernel(_add),
-    "sub": _make_binary_kernel(_sub),
-    "mul": _make_binary_kernel(_mul),
-    "div": _make_binary_kernel(_div),
-    "relu": _make_unary_kernel(_relu),
-    "neg": _make_unary_kernel(_neg),
-    "exp": _make_unary_kernel(_exp),
+    "add": add_kernel,
+    "sub": sub_kernel,
+    "mul": mul_kernel,
+    "div": div_kernel,
+    "relu": relu_kernel,
+    "neg": neg_kernel,
+    "exp": exp_kernel,
 }
 
 

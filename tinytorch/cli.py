@@ -1,0 +1,97 @@
+"""The ``tinytorch`` command: ``doctor``, ``bench``, ``modules``.
+
+>>> main(["modules"])  # doctest: +ELLIPSIS
+00  setup ...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _doctor(args) -> int:
+    from tinytorch import doctor  # noqa: PLC0415
+
+    return doctor.main(run_kernels=not args.no_kernels)
+
+
+def _bench(args) -> int:
+    from tinytorch import bench  # noqa: PLC0415
+
+    ops = args.ops or ["matmul"]
+    unknown = [op for op in ops if op not in bench.BENCH_OPS]
+    if unknown:
+        print(f"error: no benchmark for {', '.join(unknown)}; choose from "
+              f"{', '.join(bench.BENCH_OPS)}", file=sys.stderr)
+        return 2
+    progress = None if args.quiet or not sys.stderr.isatty() else (
+        lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True))
+    all_rows = []
+    for op in ops:
+        try:
+            rows = bench.run_bench(op, backends=args.backends, sizes=args.sizes,
+                                   dtype=args.dtype, rounds=args.rounds,
+                                   naive_max=args.naive_max, progress=progress)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(bench.format_table(rows))
+        print()
+        all_rows += rows
+    if args.json:
+        from tinytorch.io import atomic_write_text  # noqa: PLC0415
+
+        atomic_write_text(args.json, bench.to_json(all_rows))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _modules(args) -> int:
+    from tinytorch.manifest import MODULES  # noqa: PLC0415
+
+    for m in MODULES:
+        print(f"{m.number}  {m.name:13} {m.lesson}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinytorch", description="tinytorch: loops to systems. A teaching framework "
+        "whose operators run as Python loops, numba jit, numpy or CUDA.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="check the environment and time one kernel per "
+                       "backend (module 00)")
+    p.add_argument("--no-kernels", action="store_true", help="only report, compile nothing")
+    p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("bench", help="time an op on every backend: median, GFLOP/s, "
+                       "speed-up over naive, ratio to numpy")
+    p.add_argument("ops", nargs="*", help="ops to time (default: matmul); one of: matmul, "
+                   "add, mul, exp, relu, sum")
+    p.add_argument("--backends", nargs="+", help="default: every available backend")
+    p.add_argument("--sizes", nargs="+", type=int, help="matmul: n; others: elements")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--rounds", type=int, default=5, help="warm rounds per measurement")
+    p.add_argument("--naive-max", type=int, default=None,
+                   help="largest size at which the (slow) naive backend is timed")
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("modules", help="list the course modules in order")
+    p.set_defaults(func=_modules)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
