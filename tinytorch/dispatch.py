@@ -139,8 +139,8 @@ def backend(name: str, *, fallback: str | None = None,
 
     >>> import tinytorch as tt
     >>> with tt.backend("naive", ops={"matmul": "numpy"}):
-    ...     tt.ops.kernel_name("matmul_forward")
-    'numpy'
+    ...     tt.dispatch.kernel_for("matmul_forward")[0], tt.dispatch.kernel_for("add_forward")[0]
+    ('numpy', 'naive')
     """
     _check_name(name)
     _check_usable(name)
@@ -173,8 +173,8 @@ def available_backends() -> list[str]:
 def register_kernel(op: str, backend: str, fn: Callable) -> None:
     """Register ``fn`` as the kernel of ``op`` for ``backend``; a new backend name creates
     that backend. ``fn`` takes the op's kernel signature, outputs first: for example
-    ``matmul_forward(out, a, b)`` on ``(B, M, N)``, ``(B, M, K)``, ``(B, K, N)`` arrays.
-    ``tt.ops.kernel_signature(op)`` prints it.
+    ``matmul_forward(out, a, b)`` on ``(B, M, N)``, ``(B, M, K)``, ``(B, K, N)`` arrays
+    (``docs/kernels.md`` lists every family's shapes).
 
     >>> import numpy as np, tinytorch as tt
     >>> def my_matmul(out, a, b):
@@ -271,8 +271,7 @@ def call(op: str, *args, **params) -> None:
     """Run ``op``'s kernel for the current backend: ``call("add_forward", out, a, b)``.
 
     Every compute op of tinytorch goes through here, which is where the profiler (module 08)
-    hooks in: each hook is called as ``hook(op, backend, kernel, args, params)`` and must
-    run the kernel itself and return, or be a context manager factory (see ``add_hook``).
+    hooks in: each hook added with ``add_hook`` is entered around the kernel call.
     """
     backend_name, fn = kernel_for(op)
     if not _hooks:

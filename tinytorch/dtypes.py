@@ -108,27 +108,44 @@ def _scalar_kind(value) -> int:
     return 2
 
 
+def _combine(higher: DType | None, lower: DType | None) -> DType | None:
+    """PyTorch's ``combine_categories``: a lower-priority group of operands (0-d tensors,
+    then Python scalars) changes the result only when it is of a higher category."""
+    if higher is None:
+        return lower
+    if lower is None or higher.is_floating_point:
+        return higher
+    if higher is bool_ or lower.is_floating_point:
+        return promote_types(higher, lower)
+    return higher
+
+
 def result_type(*operands) -> DType:
     """The dtype of an elementwise result, as PyTorch computes it.
 
-    Tensors (anything with a ``dtype``) promote with each other; a Python scalar only
-    raises the category: ``int_tensor * 2.5`` is float32 (the default float), but
-    ``float32_tensor * 2.5`` stays float32 and ``int8_tensor + 1000`` stays int8.
+    Three priority groups, highest first: tensors with dimensions, 0-d tensors, Python
+    scalars. Within a group dtypes promote; a lower group only raises the category:
+    ``int_tensor * 2.5`` is float32 (the default float), but ``float32_tensor * 2.5`` stays
+    float32 and ``int8_tensor + 1000`` stays int8. A 0-d tensor acts like a scalar of its
+    own dtype: ``float32_tensor + float64_0d`` is float32, ``int_tensor + float64_0d``
+    float64.
 
     >>> import tinytorch as tt
     >>> result_type(tt.tensor([1, 2]), 2.5), result_type(tt.tensor([1.0], dtype=tt.float64), 1)
     (tinytorch.float32, tinytorch.float64)
+    >>> result_type(tt.tensor([1.0]), tt.tensor(2.0, dtype=tt.float64))
+    tinytorch.float32
     """
-    tensor_dtype = None
+    # Before: every tensor promoted with every other, so a float64 0-d tensor (a loss,
+    # x.sum()) silently turned float32 results into float64, unlike PyTorch.
+    groups: list[DType | None] = [None, None]  # tensors with dimensions, 0-d tensors
     scalar_kind = -1
     for op in operands:
         dt = getattr(op, "dtype", None)
         if isinstance(dt, DType):
-            tensor_dtype = dt if tensor_dtype is None else promote_types(tensor_dtype, dt)
+            g = 1 if getattr(op, "ndim", 1) == 0 else 0
+            groups[g] = dt if groups[g] is None else promote_types(groups[g], dt)
         else:
             scalar_kind = max(scalar_kind, _scalar_kind(op))
-    if tensor_dtype is None:
-        return (bool_, int64, default_float)[max(scalar_kind, 0)]
-    if scalar_kind > tensor_dtype._kind:
-        return int64 if scalar_kind == 1 else default_float
-    return tensor_dtype
+    scalar = (bool_, int64, default_float)[scalar_kind] if scalar_kind >= 0 else None
+    return _combine(groups[0], _combine(groups[1], scalar)) or bool_

@@ -24,6 +24,11 @@ import os
 
 __all__ = ["CUDA_KERNELS", "VARIANTS", "LazyKernel", "cuda_status"]
 
+# Spelled out rather than taken from __name__: this folder is only ever imported as
+# tinytorch.kernels.cuda (a tool that imports it by path, like doctest collection, would
+# see a bare `kernels.cuda`, the name an unrelated PyPI package owns).
+_PACKAGE = "tinytorch.kernels.cuda"
+
 
 class LazyKernel:
     """A kernel that imports ``tinytorch.kernels.cuda.<module>`` when first called.
@@ -44,12 +49,12 @@ class LazyKernel:
 
     @property
     def qualname(self) -> str:
-        return f"{__name__}.{self.module}.{self.name}"
+        return f"{_PACKAGE}.{self.module}.{self.name}"
 
     def load(self):
         """Import the family module (and with it ``numba.cuda``) and return the launcher."""
         if self._fn is None:
-            mod = importlib.import_module(f"{__name__}.{self.module}")
+            mod = importlib.import_module(f"{_PACKAGE}.{self.module}")
             self._fn = getattr(mod, self.name)
         return self._fn
 

@@ -8,8 +8,9 @@ shape and viewed it as 2-D, see ``docs/kernels.md``)::
 
 Cost for n = R * C elements of s bytes: n FLOPs (exp: one transcendental each); binary ops
 move 3 n s bytes (two loads, one store), unary ops 2 n s. That is at most 1 FLOP per 8 bytes
-for float32 while a GPU does 50-100 FLOPs in the time it moves 1 byte: elementwise kernels
-are bound by memory bandwidth, so the lesson here is about access patterns, not arithmetic.
+for float32, while a current GPU does roughly 10-80 float32 FLOPs in the time it moves one
+byte: elementwise kernels are bound by memory bandwidth, so the lesson here is about access
+patterns, not arithmetic.
 
 What the variant teaches:
 
@@ -42,7 +43,6 @@ import math
 
 import numpy as np
 from numba import cuda
-
 from tinytorch.kernels.cuda._launch import (
     MAX_BLOCKS_1D,
     THREADS_PER_BLOCK,

@@ -45,11 +45,10 @@ Accumulators have the dtype of ``out``: float32 stays float32 (GPUs run float64 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import cuda
-
 from tinytorch.kernels.cuda._launch import (
     copy_to_out,
     device_out,
@@ -65,7 +64,7 @@ NAIVE_BLOCK = 16  # naive kernel: 16 x 16 threads, one per output element
 # --- naive: one thread per output element ---
 
 
-@lru_cache(maxsize=None)
+@cache
 def matmul_naive_kernel(dtype):
     """The naive kernel accumulating in ``dtype`` (compiled on its first launch)."""
     acc_t = numba_type(dtype)
@@ -90,7 +89,7 @@ def matmul_naive_kernel(dtype):
 # --- tiled: shared-memory tiles, TILE-fold reuse of every global load ---
 
 
-@lru_cache(maxsize=None)
+@cache
 def matmul_tiled_kernel(dtype, tile=TILE):
     """The tiled kernel for ``dtype`` and a ``tile x tile`` block (compiled on first launch).
 
@@ -116,7 +115,8 @@ def matmul_tiled_kernel(dtype, tile=TILE):
             acc = acc_t(0)
             for k0 in range(0, n_inner, tile):
                 # each thread loads one element of each tile; zeros outside the matrices
-                # make the partial last tile contribute nothing
+                # make the partial last tile contribute nothing. Both tiles need them: a
+                # slot left stale (or uninitialised) may hold inf or NaN, and inf * 0 = NaN.
                 k_a = k0 + tx
                 if row < n_rows and k_a < n_inner:
                     a_tile[ty, tx] = a[batch, row, k_a]

@@ -36,11 +36,10 @@ agree to rounding, not bit for bit.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import cuda
-
 from tinytorch.kernels.cuda._launch import (
     MAX_BLOCKS_1D,
     THREADS_PER_BLOCK,
@@ -56,7 +55,7 @@ from tinytorch.kernels.cuda._launch import (
 MAX_THREADS = THREADS_PER_BLOCK
 
 
-@lru_cache(maxsize=None)
+@cache
 def sum_rows_kernel(dtype):
     """The row-sum kernel accumulating in ``dtype`` (compiled on its first launch)."""
     acc_t = numba_type(dtype)
@@ -96,7 +95,7 @@ def sum_rows_kernel(dtype):
 def sum_rows_device(d_out, d_x, threads=None, max_blocks=MAX_BLOCKS_1D):
     """Launch the row sum on device arrays; asynchronous, no transfers.
 
-    ``threads`` (a power of two from 32 to 256) defaults to the smallest that covers a row;
+    ``threads`` (a power of two up to 256) defaults to the smallest from 32 that covers a row;
     ``max_blocks`` below R makes blocks loop over rows.
     """
     n_rows, n_cols = d_x.shape
@@ -104,7 +103,7 @@ def sum_rows_device(d_out, d_x, threads=None, max_blocks=MAX_BLOCKS_1D):
         return
     if threads is None:
         threads = pow2_threads(n_cols)
-    if threads > MAX_THREADS or threads & (threads - 1):
+    if not 1 <= threads <= MAX_THREADS or threads & (threads - 1):
         raise ValueError(
             f"threads must be a power of two <= {MAX_THREADS} for the tree reduction, "
             f"got {threads}"
