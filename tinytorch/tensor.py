@@ -363,6 +363,7 @@ class Tensor:
     # Operators return NotImplemented for operands they do not know, so Python raises its
     # usual TypeError ("unsupported operand type(s) for +: 'Tensor' and 'list'").
     def _binary(self, op: str, other, reflected: bool = False):
+        _reject_ndarray(other, op)
         if not _ops._common.is_operand(other):
             return NotImplemented
         return _ops.binary(op, other, self) if reflected else _ops.binary(op, self, other)
@@ -422,9 +423,11 @@ class Tensor:
         return _ops.abs(self)
 
     def __matmul__(self, other):
+        _reject_ndarray(other, "matmul")
         return _ops.matmul(self, other) if isinstance(other, Tensor) else NotImplemented
 
     def __rmatmul__(self, other):
+        _reject_ndarray(other, "matmul")
         return _ops.matmul(other, self) if isinstance(other, Tensor) else NotImplemented
 
     def add(self, other):
@@ -496,6 +499,15 @@ class Tensor:
 
     def argmin(self, dim=None, keepdim: bool = False):
         return _ops.argmin(self, dim, keepdim)
+
+
+def _reject_ndarray(other, op: str) -> None:
+    """A numpy array operand is an error, not NotImplemented: NotImplemented lets numpy
+    run the op itself on ``Tensor.__array__`` and hand back a bare ndarray (or a numpy
+    scalar for ``@``), silently outside the dispatcher."""
+    if isinstance(other, np.ndarray):
+        raise TypeError(f"{op}: cannot combine a Tensor with a numpy.ndarray of shape "
+                        f"{other.shape}\nhint: wrap it with tt.tensor(...)")
 
 
 def _unsqueeze_strides(data: np.ndarray, index: tuple, src: np.ndarray) -> np.ndarray:

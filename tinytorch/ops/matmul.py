@@ -58,7 +58,12 @@ def matmul(a, b):
     if k != k2:
         raise ValueError(f"matmul(): shapes {a.shape} and {b.shape} cannot be multiplied: "
                          f"a has {k} columns but b has {k2} rows ({m}x{k} @ {k2}x{n})")
-    batch = broadcast_shapes(a_shape[:-2], b_shape[:-2], names=("a's batch", "b's batch"))
+    try:
+        batch = broadcast_shapes(a_shape[:-2], b_shape[:-2],
+                                 names=("a's batch", "b's batch"))
+    except ValueError as err:  # name the operands' full shapes, not only the batch parts
+        raise ValueError(f"matmul(): shapes {a.shape} and {b.shape} cannot be multiplied: "
+                         f"the batch dimensions do not broadcast ({err})") from None
     a3 = _batched(as_array(a, compute).reshape(a_shape), batch, m, k)
     b3 = _batched(as_array(b, compute).reshape(b_shape), batch, k, n)
     out = np.empty((a3.shape[0], m, n), compute.np)
