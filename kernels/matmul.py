@@ -30,8 +30,8 @@ The ladder (``VARIANTS``; docs/matmul.md has the measured GFLOP/s of each step):
   blocking). Each step of k loads 8 numbers for 16 multiply-adds; LLVM turns each of the 16
   accumulators into a SIMD register of partial sums along k (needs ``fastmath``: see there).
 * ``jit_parallel``: the same source with ``parallel=True``: ``prange`` over row blocks.
-* ``jit``: the registered launcher: ``jit_parallel`` for big float problems, ``jit_ikj``
-  otherwise (integers, small shapes).
+* ``jit``: the registered launcher: ``jit_ikj`` for integers and tiny shapes, ``jit_packed``
+  for middling float problems, ``jit_parallel`` for big ones (measured crossovers).
 * ``numpy``: ``np.matmul``, an optimised BLAS for floats: the oracle and the bar.
 """
 
@@ -114,9 +114,13 @@ def matmul_forward_jit_blocked(out, a, b):
 #             already; b is copied as bt = b^T (B, N, K) once per call (or used as is when
 #             b is itself a transposed view, e.g. x @ w.T). Every dot product then reads two
 #             unit-stride rows, which SIMD loads and hardware prefetchers like.
-#   blocking  a kc-long slice of k (2 KiB per row: 4 rows of a and 4 of bt = 16 KiB, half of
-#             L1), an nc x kc block of bt (256 KiB, in L2) and an mc x kc block of a.
-#   registers _micro_4x4 keeps a 4x4 tile of out in 16 scalars for a whole kc slice.
+#   blocking  a kc-long slice of k, 4 KiB per row: the 4 rows of a that one micro-tile reads
+#             (16 KiB) stay in L1 while it sweeps the 4-row groups of an nc x kc block of bt
+#             (512 KiB, in the 1 MiB L2 of this machine's cores). Longer slices beat 2 KiB
+#             ones (measured) because every slice ends with 16 horizontal SIMD sums.
+#   registers _micro_4x4 keeps a 4x4 tile of out in 16 scalars for a whole kc slice: 16 SIMD
+#             accumulators + 8 loaded vectors fit AVX-512's 32 registers (with AVX2's 16,
+#             LLVM would spill some; a 2x4 or 4x2 tile would suit such a machine better).
 # Why not the textbook "outer product" micro-kernel (acc[i, :] += a[i, p] * b[p, :], SIMD
 # along j)? numba offers no SIMD types, and LLVM kept such an accumulator array in memory,
 # scalar: we measured about 6 GFLOP/s. The dot-product form below, with a 4x4 register
@@ -317,18 +321,25 @@ def matmul_forward_jit_parallel(out, a, b):
     _gemm_parallel(out, _k_major(a, _pack_parallel), _k_major(bt, _pack_parallel), kc, mc, NC)
 
 
-# Below this many multiply-adds (B*M*N*K) the packing and thread start-up of jit_parallel
-# cost more than they save: measured crossover (docs/matmul.md).
-MIN_WORK = 64**3
+# Crossovers in multiply-adds (B*M*N*K), measured on the 2-core reference box (docs/matmul.md):
+# below PACKED_MIN_WORK packing costs more than it saves and jit_ikj wins; below
+# PARALLEL_MIN_WORK waking the threads (about 10 us) costs more than a second core saves.
+PACKED_MIN_WORK = 48**3
+PARALLEL_MIN_WORK = 128**3
 
 
 def matmul_forward_jit(out, a, b):
+    """The registered jit kernel: picks a rung of the ladder by dtype and problem size."""
     B, M, N = out.shape
-    K = a.shape[2]
-    if out.dtype.kind == "f" and B * M * N * K >= MIN_WORK:
-        matmul_forward_jit_parallel(out, a, b)
-    else:
+    work = B * M * N * a.shape[2]
+    if out.dtype.kind != "f" or work < PACKED_MIN_WORK:
+        # Integers: jit_ikj is exact and vectorised; the packed kernel's reordering would be
+        # exact too (integer sums wrap the same in any order) but ints are rare here.
         matmul_forward_jit_ikj(out, a, b)
+    elif work < PARALLEL_MIN_WORK:
+        matmul_forward_jit_packed(out, a, b)
+    else:
+        matmul_forward_jit_parallel(out, a, b)
 
 
 # --- numpy ------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ def _require_real_cuda():
 def _ptx_cases():
     """(label, kernel, argument types) for every kernel the tests launch."""
     from numba import types
+
     from tinytorch.kernels.cuda import elementwise, matmul, reduce
     from tinytorch.kernels.cuda._launch import numba_type
 
@@ -140,6 +141,7 @@ def cmd_bench(args) -> int:
         return EXIT_SKIPPED
 
     from numba import cuda
+
     from tinytorch.kernels.cuda import matmul
 
     n, repeats = args.n, args.repeats

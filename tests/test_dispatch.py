@@ -217,5 +217,5 @@ def test_naive_and_jit_agree_with_numpy_on_a_tiny_call_for_every_op():
             impls[backend](*copies)
             outs[backend] = copies[:2] if op in ("max_forward", "min_forward") else copies[:1]
         for backend in ("naive", "jit"):
-            for got, want in zip(outs[backend], outs["numpy"]):
+            for got, want in zip(outs[backend], outs["numpy"], strict=True):
                 np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=f"{op} {backend}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tinytorch.kernels.cuda import CUDA_KERNELS, VARIANTS, LazyKernel, cuda_status
 
 STATUS, STATUS_DETAIL = cuda_status()
@@ -40,6 +41,7 @@ if STATUS == "none":
 
 # numba.cuda is usable: import the launchers (this imports numba.cuda)
 from numba import cuda  # noqa: E402
+
 from tinytorch.kernels.cuda import elementwise, matmul, reduce  # noqa: E402
 
 pytestmark = [

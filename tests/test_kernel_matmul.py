@@ -30,7 +30,8 @@ SHAPES = [
     (1, mm.MC + 1, mm.NC + 1, 20),
     (1, 9, mm.NB_TILE + 1, mm.KB_TILE + 1),
     (2, 13, 11, mm.KC_BYTES // 8 + 1),  # one past the float64 k slice
-    (1, 70, 68, 66),  # big enough for the launcher's parallel path
+    (1, 70, 68, 66),  # the launcher's packed path
+    (2, 130, 129, 67),  # the launcher's parallel path
 ]
 SHAPES_F32 = [(1, 5, 6, 7), (2, 9, 5, 0), (1, 37, 41, mm.KC_BYTES // 4 + 1), (3, 33, 17, 70)]
 
@@ -84,8 +85,8 @@ def _assert_matmul(got, a, b, where):
     idx = np.unravel_index(int(np.argmax(excess)), excess.shape)
     if excess[idx] > 0:
         pytest.fail(
-            f"{where}: worst element {tuple(int(i) for i in idx)}: got {got[idx]!r}, "
-            f"expected {expected[idx]!r}, |error| {err[idx]:.3g} > bound {bound[idx]:.3g}"
+            f"{where}: worst element {tuple(int(i) for i in idx)}: got {got[idx]}, "
+            f"expected {expected[idx]}, |error| {err[idx]:.3g} > bound {bound[idx]:.3g}"
         )
 
 
@@ -168,19 +169,25 @@ def test_small_ints_wrap_like_numpy(dtype):
     _run("naive", mm.matmul_forward_naive, *small, shape)
 
 
-def test_launcher_picks_the_optimised_kernel_only_when_it_pays(monkeypatch):
+def test_launcher_picks_a_rung_by_dtype_and_size(monkeypatch):
     calls = []
-    monkeypatch.setattr(mm, "matmul_forward_jit_parallel", lambda *args: calls.append(args))
+    for rung in ("ikj", "packed", "parallel"):
+        name = f"matmul_forward_jit_{rung}"
+        monkeypatch.setattr(mm, name, lambda *args, rung=rung: calls.append(rung))
     rng = np.random.default_rng(6)
-    big, small = (1, 64, 64, 64), (1, 8, 8, 8)
-    assert 64**3 >= mm.MIN_WORK > 8**3
+    big, middle, small = (1, 128, 128, 128), (2, 40, 50, 60), (1, 8, 8, 8)
+    assert 8**3 < mm.PACKED_MIN_WORK <= 2 * 40 * 50 * 60 < mm.PARALLEL_MIN_WORK <= 128**3
     for shape, dtype, expected in [
-        (big, np.float32, 1), (big, np.float64, 1), (small, np.float64, 0), (big, np.int64, 0)
+        (big, np.float32, "parallel"),
+        (big, np.float64, "parallel"),
+        (middle, np.float32, "packed"),
+        (small, np.float64, "ikj"),
+        (big, np.int64, "ikj"),
     ]:
         calls.clear()
         a, b = _operands(shape, dtype, rng)
         mm.matmul_forward_jit(_garbage_out(shape, dtype), a, b)
-        assert len(calls) == expected, (shape, dtype)
+        assert calls == [expected], (shape, dtype)
 
 
 def test_kernel_tables():

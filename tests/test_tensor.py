@@ -316,7 +316,7 @@ def test_expand_has_stride_zero_and_is_read_only():
 
 def test_view_on_non_viewable_strides_raises_and_reshape_copies():
     x = tt.arange(12.0).reshape(3, 4)
-    with pytest.raises(ValueError, match=r"reshape") as info:
+    with pytest.raises(ValueError, match=r"hint: use .reshape") as info:
         x.T.view(12)
     assert "(4, 3)" in str(info.value) and "(1, 4)" in str(info.value)  # shape, strides
     r = x.T.reshape(12)

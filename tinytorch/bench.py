@@ -182,7 +182,7 @@ def run_bench(op: str, *, backends=None, sizes=None, dtype="float32", rounds: in
                          atol=None if rtol is None else rtol * np.abs(expected).max(),
                          msg=f"{op} on {b} at n={n} disagrees with the numpy oracle: ")
             r = 1 if b == "naive" else rounds
-            med, iqr, gflops, gbs = _measure(lambda: kernel(out, *inputs), r,
+            med, iqr, gflops, gbs = _measure(lambda k=kernel, o=out, i=inputs: k(o, *i), r,
                                              0 if b == "naive" else min_time, flops, nbytes)
             rows.append(dict(op=op, size=n, backend=b, dtype=str(npdtype), median_s=med,
                              iqr_s=iqr, first_call_s=first, compile_s=max(first - med, 0.0),

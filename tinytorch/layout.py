@@ -38,17 +38,17 @@ def broadcast_shapes(*shapes: Sequence[int], names: Sequence[str] | None = None)
 
     >>> broadcast_shapes((2, 1, 4), (3, 1))
     (2, 3, 4)
-    >>> broadcast_shapes((3,), (4,))
+    >>> broadcast_shapes((3,), (4,))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: shapes (3,) and (4,) cannot be broadcast: the size of a (3) must match the size of b (4) at dimension 0 (sizes must be equal or 1)
+    ValueError: shapes (3,) and (4,) cannot be broadcast: the size of a (3) must match ...
     """
     names = names or [chr(ord("a") + i) for i in range(len(shapes))]
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for d in range(-ndim, 0):
         size, owner = 1, None
-        for name, shape in zip(names, shapes):
+        for name, shape in zip(names, shapes, strict=True):
             if -d > len(shape):
                 continue
             s = shape[d]

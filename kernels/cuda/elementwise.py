@@ -43,6 +43,7 @@ import math
 
 import numpy as np
 from numba import cuda
+
 from tinytorch.kernels.cuda._launch import (
     MAX_BLOCKS_1D,
     THREADS_PER_BLOCK,

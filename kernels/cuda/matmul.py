@@ -49,6 +49,7 @@ from functools import cache
 
 import numpy as np
 from numba import cuda
+
 from tinytorch.kernels.cuda._launch import (
     copy_to_out,
     device_out,

@@ -40,6 +40,7 @@ from functools import cache
 
 import numpy as np
 from numba import cuda
+
 from tinytorch.kernels.cuda._launch import (
     MAX_BLOCKS_1D,
     THREADS_PER_BLOCK,

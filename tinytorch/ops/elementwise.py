@@ -40,8 +40,13 @@ def binary(op: str, a, b) -> Tensor:
                         "logical ops or cast with .to(tt.int64)")
     shape = broadcast_shapes(_shape(a), _shape(b))
     if op == "pow" and not compute.is_floating_point:
-        exponent = as_array(b, compute)
-        if exponent.size and (exponent < 0).any():
+        # Check the exponent as given, not through as_array: casting a tensor of another
+        # dtype runs the copy kernel, and no kernel may run before an error. Also check it
+        # as it will be computed: a Python int can wrap (int8 tensor ** 200 -> -56).
+        given = b._data if isinstance(b, Tensor) else np.asarray(b)
+        with np.errstate(all="ignore"):
+            negative = given.size and ((given < 0).any() or (given.astype(compute.np) < 0).any())
+        if negative:
             raise ValueError("integers to negative integer powers are not allowed; cast "
                              "the base to float first: x.float() ** n")
     out_dtype = dt.bool_ if op in ("eq", "ne", "lt", "le", "gt", "ge") else compute
@@ -177,7 +182,7 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's nam
                                                                            np.number))):
             raise TypeError(f"clamp(): {name} must be a number, got {type(v).__name__}")
     compute = dt.result_type(x, *(v for v in (min, max) if v is not None))
-    if compute is dt.bool_:
+    if compute is dt.bool_ or x.dtype is dt.bool_:  # bool x with int bounds computed in int64
         raise TypeError("clamp() is not supported for bool tensors")
     if compute.is_floating_point:
         limits = (-np.inf, np.inf)

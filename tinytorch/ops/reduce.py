@@ -88,10 +88,10 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def _extreme(op: str, x: Tensor, dim, keepdim: bool) -> ReductionResult:
     """Shared body of max/min/amax/amin/argmax/argmin: values and indices."""
     require_tensor(x, op)
+    dims = normalize_dims(dim, x.ndim)  # before the cast: no kernel may run on a bad dim
     was_bool = x.dtype is dt.bool_
     if was_bool:  # compare as 0/1, answer in bool
         x = cast(x, dt.uint8)
-    dims = normalize_dims(dim, x.ndim)
     if x.ndim:
         empty = [d for d in dims if x.shape[d] == 0]
         if empty:
