@@ -225,6 +225,9 @@ def format_report(report: dict) -> str:
         lines.append(f"  jit cache     {c['dir']} ({state}; {c['note']})")
     cuda = report["cuda"]
     lines.append(f"  cuda          {cuda['kind']}: {cuda['detail']}")
+    if cuda["kind"] == "none":
+        lines.append("                (optional; to run the CUDA kernels on the CPU simulator, "
+                     "start with NUMBA_ENABLE_CUDASIM=1)")
     lines.append(f"  backend       {report['backend']} (TINYTORCH_BACKEND or tt.set_backend)")
     if "kernels" in report:
         lines.append("  add_forward, float32, one kernel per backend:")
