@@ -99,14 +99,15 @@ def tanh_forward_naive(out, x):
 
 
 def clamp_forward_naive(out, x, lo, hi):
-    """``min(max(x, lo), hi)``; NaN stays NaN. The caller passes ``lo``/``hi`` in
-    ``out.dtype`` (``-inf``/``inf`` or the integer limits for a missing bound)."""
+    """``min(max(x, lo), hi)``; NaN stays NaN, and a NaN bound gives NaN (as numpy and
+    PyTorch). The caller passes ``lo``/``hi`` in ``out.dtype`` (``-inf``/``inf`` or the
+    integer limits for a missing bound)."""
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             v = x[i, j]
-            if v < lo:
+            if v < lo or lo != lo:  # lo != lo: only NaN differs from itself
                 v = lo
-            if v > hi:
+            if v > hi or hi != hi:
                 v = hi
             out[i, j] = v
 

@@ -14,10 +14,12 @@ like the elementwise ops.
 NaN: ``max``/``min`` propagate NaN as PyTorch does (the result is NaN and the index is the
 first NaN's); the test ``v != v`` is true only for NaN.
 
-Accumulators: ``acc = 0`` starts as an integer and numba unifies it with the element type,
-so float32 rows are summed in float64 (as numpy's pairwise sum, more accurate than a float32
-running sum) and integer rows in int64. ``max`` needs ``C >= 1``: the caller rejects empty
-reductions, as PyTorch does.
+Accumulators: ``acc = out.dtype.type(0)`` adds in the output's dtype, in the interpreter
+and in numba alike (a bare ``acc = 0`` would not: the interpreter keeps float32 while numba
+widens to float64, and the "same loops" would disagree). The caller hands ``sum``/``mean`` a
+float64 ``out`` for floating inputs and an int64 one for integers, then casts the small
+result back: a float32 running sum of 10^6 terms would lose about three digits. ``max``
+needs ``C >= 1``: the caller rejects empty reductions, as PyTorch does.
 """
 
 import numpy as np
@@ -32,7 +34,7 @@ def _jit(fn):
 
 def sum_forward_naive(out, x):
     for r in range(x.shape[0]):
-        acc = 0
+        acc = out.dtype.type(0)
         for c in range(x.shape[1]):
             acc += x[r, c]
         out[r] = acc
@@ -42,7 +44,7 @@ def mean_forward_naive(out, x):
     """The caller guarantees ``C >= 1`` and a floating ``out``."""
     n = x.shape[1]
     for r in range(x.shape[0]):
-        acc = 0
+        acc = out.dtype.type(0)
         for c in range(n):
             acc += x[r, c]
         out[r] = acc / n

@@ -30,9 +30,14 @@ def rng():
 @pytest.fixture(autouse=True)
 def _restore_dispatch_state():
     """Tests that set a global backend or an op override must not leak it."""
-    saved = (tt.dispatch._default, tt.dispatch._default_fallback,
-             dict(tt.dispatch._op_overrides))
+    d = tt.dispatch
+    saved = (d._default, d._default_fallback, dict(d._op_overrides),
+             {op: dict(impls) for op, impls in d._TABLE.items()}, list(d._extra_backends))
     yield
-    tt.dispatch._default, tt.dispatch._default_fallback = saved[0], saved[1]
-    tt.dispatch._op_overrides.clear()
-    tt.dispatch._op_overrides.update(saved[2])
+    d._default, d._default_fallback = saved[0], saved[1]
+    d._op_overrides.clear()
+    d._op_overrides.update(saved[2])
+    for op, impls in saved[3].items():  # kernels a test registered do not outlive it
+        d._TABLE[op].clear()
+        d._TABLE[op].update(impls)
+    d._extra_backends[:] = saved[4]

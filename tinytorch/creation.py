@@ -73,7 +73,11 @@ def _filled(size, fill, dtype, requires_grad, what) -> Tensor:
     if fill is None:
         arr = np.empty(shape, dtype.np)
     else:
-        arr = np.full(shape, fill, dtype.np)
+        try:
+            arr = np.full(shape, fill, dtype.np)
+        except (OverflowError, ValueError):
+            raise ValueError(f"{what}(): fill value {fill!r} cannot be converted to {dtype} "
+                             "without overflow") from None
     return Tensor(arr, requires_grad=requires_grad)
 
 

@@ -158,12 +158,13 @@ def normalize_dim(dim, ndim: int, *, allow_end: bool = False) -> int:
 
 
 def normalize_dims(dim, ndim: int) -> tuple:
-    """``None`` (all), an int or a tuple of ints, as a sorted tuple without repeats.
+    """``None`` or ``()`` (all, as PyTorch's ``sum(dim=())``), an int or a tuple of ints, as
+    a sorted tuple without repeats.
 
-    >>> normalize_dims((0, -1), 3), normalize_dims(None, 2)
-    ((0, 2), (0, 1))
+    >>> normalize_dims((0, -1), 3), normalize_dims(None, 2), normalize_dims((), 2)
+    ((0, 2), (0, 1), (0, 1))
     """
-    if dim is None:
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(ndim))
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     out = [normalize_dim(d, ndim) for d in dims]

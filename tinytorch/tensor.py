@@ -293,14 +293,20 @@ class Tensor:
         return self._view(np.squeeze(self._data, axis=axes) if self.ndim else self._data)
 
     def expand(self, *sizes) -> Tensor:
-        """Repeat size-1 dimensions without copying: the new dimension gets stride 0, so
-        every index reads the same element. ``-1`` keeps a size. The result is read-only."""
+        """Repeat size-1 dimensions without copying: an expanded dimension gets stride 0, so
+        every index along it reads the same element. ``-1`` keeps a size. When anything was
+        repeated the result is read-only (a write would land on many indices at once).
+
+        >>> import tinytorch as tt
+        >>> tt.ones(3, 1).expand(2, 3, 4).strides
+        (0, 1, 0)
+        """
         sizes = _shape_args(sizes, "expand")
         if len(sizes) < self.ndim:
             raise ValueError(f"expand{sizes}: the number of sizes ({len(sizes)}) must be at "
                              f"least the tensor's ndim ({self.ndim}, shape {self.shape})")
         lead = len(sizes) - self.ndim
-        target = []
+        target, strides = [], []
         for d, s in enumerate(sizes):
             own = self.shape[d - lead] if d >= lead else None
             if s == -1:
@@ -313,7 +319,18 @@ class Tensor:
                                  f"existing size {own} at dimension {d} (only size-1 "
                                  f"dimensions expand), tensor shape {self.shape}")
             target.append(s)
-        return self._view(np.broadcast_to(self._data, tuple(target)))
+            strides.append(0 if own is None or own != s else self._data.strides[d - lead])
+        # A new leading dimension of size 1 takes the stride unsqueeze would give it (as
+        # PyTorch), so expanding without repeating anything leaves a plain view.
+        for d in reversed(range(lead)):
+            if target[d] == 1:
+                inner = strides[d + 1] * target[d + 1] if d + 1 < len(target) else \
+                    self.dtype.itemsize
+                strides[d] = inner
+        repeats = any(st == 0 and n > 1 for st, n in zip(strides, target, strict=True))
+        data = as_strided(self._data, tuple(target), tuple(strides),
+                          writeable=self._data.flags.writeable and not repeats)
+        return self._view(data)
 
     def expand_as(self, other: Tensor) -> Tensor:
         return self.expand(*other.shape)

@@ -29,11 +29,28 @@ def require_tensor(x, op: str, name: str = "input") -> Tensor:
     return x
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def require_operand(x, op: str, name: str):
+    """A Tensor or a number; Python ints must fit in int64 (checked here, before any cast
+    of the other operands runs a kernel)."""
     if not is_operand(x):
         raise TypeError(f"{op}(): {name} must be a Tensor or a number, got "
                         f"{type(x).__name__}")
+    if isinstance(x, int) and not isinstance(x, bool) and not _INT64.min <= x <= _INT64.max:
+        raise ValueError(f"{op}(): {name} {x} does not fit in int64")
     return x
+
+
+def scalar_as(value, dtype: dt.DType, op: str, name: str):
+    """``value`` as a numpy scalar of ``dtype``, or a ValueError when it does not fit (as
+    PyTorch: "value cannot be converted to type int8_t without overflow")."""
+    try:
+        return dtype.np.type(value)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{op}(): {name}={value!r} cannot be converted to {dtype} without "
+                         "overflow") from None
 
 
 def run(op: str, out: np.ndarray, *inputs: np.ndarray, **params) -> None:

@@ -16,7 +16,14 @@ import numpy as np
 
 from tinytorch import dtypes as dt
 from tinytorch.layout import broadcast_shapes
-from tinytorch.ops._common import as_array, new, require_operand, require_tensor, run
+from tinytorch.ops._common import (
+    as_array,
+    new,
+    require_operand,
+    require_tensor,
+    run,
+    scalar_as,
+)
 from tinytorch.tensor import Tensor
 
 _SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "eq": "==",
@@ -189,8 +196,8 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's nam
     else:
         info = np.iinfo(compute.np)
         limits = (info.min, info.max)
-    lo = compute.np.type(limits[0] if min is None else min)
-    hi = compute.np.type(limits[1] if max is None else max)
+    lo = scalar_as(limits[0] if min is None else min, compute, "clamp", "min")
+    hi = scalar_as(limits[1] if max is None else max, compute, "clamp", "max")
     out = np.empty(x.shape, compute.np)
     run("clamp_forward", out, as_array(x, compute), lo=lo, hi=hi)
     return new(out)
@@ -244,6 +251,6 @@ def copy_into(target: Tensor, value) -> None:
     if len(shape) > target.ndim or broadcast_shapes(target.shape, shape) != target.shape:
         raise ValueError(f"cannot assign a value of shape {shape} to a view of shape "
                          f"{target.shape}")
-    if isinstance(value, Tensor) and value.shares_storage(target):
+    if isinstance(value, Tensor) and np.may_share_memory(target._data, value._data):
         value = contiguous_copy(value)  # x[1:] = x[:-1] would read what it already wrote
     run("copy_forward", target._data, as_array(value, target.dtype))

@@ -52,9 +52,15 @@ def _reduce(op: str, x: Tensor, dim, keepdim: bool, out_dtype: dt.DType,
     dims = normalize_dims(dim, x.ndim)
     src = x if in_dtype is None or in_dtype == x.dtype else cast(x, in_dtype)
     arr2, kept_shape, keep_shape = _as_rows(src, dims)
-    out = np.empty(arr2.shape[0], out_dtype.np)
+    # Accumulate in float64 (int64 for integers) whatever the output dtype, then cast the
+    # small result back: the kernels add in the dtype of the buffer they are given.
+    acc = np.empty(arr2.shape[0], np.float64 if out_dtype.is_floating_point else np.int64)
     with np.errstate(all="ignore"):
-        dispatch.call(f"{op}_forward", out, arr2)
+        dispatch.call(f"{op}_forward", acc, arr2)
+    out = acc
+    if acc.dtype != out_dtype.np:
+        out = np.empty(acc.shape, out_dtype.np)
+        run("copy_forward", out, acc)
     return new(out.reshape(keep_shape if keepdim else kept_shape))
 
 
@@ -88,6 +94,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def _extreme(op: str, x: Tensor, dim, keepdim: bool) -> ReductionResult:
     """Shared body of max/min/amax/amin/argmax/argmin: values and indices."""
     require_tensor(x, op)
+    if not isinstance(keepdim, bool):
+        raise TypeError(f"{op}(): keepdim must be a bool, got {keepdim!r}")
     dims = normalize_dims(dim, x.ndim)  # before the cast: no kernel may run on a bad dim
     was_bool = x.dtype is dt.bool_
     if was_bool:  # compare as 0/1, answer in bool
