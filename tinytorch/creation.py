@@ -57,6 +57,9 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
         except ValueError as err:
             raise ValueError(f"cannot make a tensor from ragged nested data: every row must "
                              f"have the same length ({err})") from None
+        if arr.dtype == np.uint64 and dtype is None:  # numpy's pick for ints >= 2**63
+            raise ValueError(f"cannot make a tensor from {data!r}: an integer does not fit "
+                             "in int64")
         if arr.dtype == object:
             raise TypeError(f"cannot make a tensor from {type(data).__name__} data; "
                             "expected numbers, bools, or nested lists of them")

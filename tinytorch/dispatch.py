@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -258,13 +259,23 @@ def kernel_for(op: str, backend: str | None = None) -> tuple[str, Callable]:
         if key not in _warned_fallbacks:
             _warned_fallbacks.add(key)
             warnings.warn(f"{op} has no {backend!r} kernel; using the {fallback!r} fallback "
-                          "you asked for", RuntimeWarning, stacklevel=3)
+                          "you asked for", RuntimeWarning, stacklevel=_user_stacklevel())
         _check_usable(fallback)
         return fallback, impls[fallback]
     have = ", ".join(b for b in _known() if b in impls)
     raise BackendError(f"{op} has no {backend!r} kernel; available: {have}\n"
                        f"hint: tt.register_kernel({op!r}, {backend!r}, fn) adds one, or "
                        f"tt.set_backend({backend!r}, fallback='jit') borrows the rest")
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel that points a warning at the first frame outside tinytorch."""
+    ours = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+                 for m in (sys.modules["tinytorch"], _kernels))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(ours):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def call(op: str, *args, **params) -> None:
