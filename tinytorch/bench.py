@@ -143,13 +143,16 @@ def run_bench(op: str, *, backends=None, sizes=None, dtype="float32", rounds: in
     """Benchmark ``op`` (a key of ``BENCH_OPS``) and return one dict per (size, backend).
 
     Raises ``AssertionError`` when a backend's result differs from the numpy oracle: a wrong
-    kernel is never timed. The naive backend is skipped above ``naive_max``.
+    kernel is never timed. The naive backend is skipped above ``naive_max``. ``"torch"`` in
+    ``backends`` adds PyTorch's row (the default list includes it when torch is installed).
     """
     if op not in BENCH_OPS:
         raise ValueError(f"no benchmark for {op!r}; choose from {', '.join(BENCH_OPS)}")
     spec = BENCH_OPS[op]
-    backends = list(backends or [b for b in ("naive", "jit", "numpy", "cuda")
-                                 if b in dispatch.available_backends()])
+    # PyTorch is a row of its own: by default when importable, else only when named.
+    want_torch = backends is None or "torch" in backends
+    backends = [b for b in backends if b != "torch"] if backends is not None else [
+        b for b in ("naive", "jit", "numpy", "cuda") if b in dispatch.available_backends()]
     for b in backends:
         dispatch._check_name(b)
     sizes = list(sizes or DEFAULT_SIZES.get(op, DEFAULT_VECTOR_SIZES))
@@ -157,7 +160,7 @@ def run_bench(op: str, *, backends=None, sizes=None, dtype="float32", rounds: in
     npdtype = np.dtype(dtype)
     from tinytorch.testing import assert_close  # noqa: PLC0415
 
-    torch = _torch_or_none()
+    torch = _torch_or_none() if want_torch else None
     rows = []
     for n in sizes:
         rng = np.random.default_rng(seed)

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "speed-up over naive, ratio to numpy")
     p.add_argument("ops", nargs="*", help="ops to time (default: matmul); one of: matmul, "
                    "add, mul, exp, relu, sum")
-    p.add_argument("--backends", nargs="+", help="default: every available backend")
+    p.add_argument("--backends", nargs="+", help="default: every available backend, and "
+                   "'torch' when PyTorch is installed")
     p.add_argument("--sizes", nargs="+", type=int, help="matmul: n; others: elements")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--rounds", type=int, default=5, help="warm rounds per measurement")
