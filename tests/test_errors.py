@@ -393,3 +393,12 @@ def test_bad_backend_in_environment(monkeypatch):
     monkeypatch.setattr(tt.dispatch, "_default", None)
     monkeypatch.setenv("TINYTORCH_BACKEND", "nonsense")
     raises(ValueError, tt.get_backend, "TINYTORCH_BACKEND", "nonsense")
+
+
+def test_scalar_overflow_is_rejected_before_any_kernel(spy):
+    """A Python int past int64 is refused before the other operand is cast (a kernel)."""
+    with pytest.raises(ValueError, match="does not fit in int64"):
+        tt.tensor([True, False]) + 2**70
+    with pytest.raises(ValueError, match="without overflow"):
+        tt.clamp(tt.ones(2, dtype=tt.int8), min=1000)
+    assert spy == []
