@@ -1,4 +1,4 @@
-"""The ``tinytorch`` command: ``doctor``, ``bench``, ``modules``.
+"""The ``tinytorch`` command: ``doctor``, ``bench``, ``grade``, ``lab``, ``modules``.
 
 >>> main(["modules"])  # doctest: +ELLIPSIS
 00  setup ...
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -50,6 +51,61 @@ def _bench(args) -> int:
     return 0
 
 
+def _grade(args) -> int:
+    from tinytorch.grading import engine, workspace  # noqa: PLC0415
+
+    try:
+        file = args.file or workspace.student_file(args.lab, args.dir)
+        if not file.is_file():
+            raise FileNotFoundError(f"no lab file at {file}\nhint: tinytorch lab start "
+                                    f"{args.lab} copies a fresh one there")
+        result = engine.grade(args.lab, file, time_limit=args.time_limit)
+    except (engine.GraderError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result.table())
+    if args.json:
+        import json  # noqa: PLC0415
+
+        from tinytorch.io import atomic_write_text  # noqa: PLC0415
+
+        atomic_write_text(args.json, json.dumps(result.gradescope(), indent=2))
+        print(f"wrote {args.json} (Gradescope results format)")
+    if args.file is None:
+        workspace.record_score(args.dir, args.lab, result.score, result.max_score)
+    return 0  # whatever the score: a low score is a result, not an error
+
+
+def _lab(args) -> int:
+    from tinytorch.grading import workspace  # noqa: PLC0415
+    from tinytorch.manifest import MODULES  # noqa: PLC0415
+
+    if args.action == "list":
+        best = workspace.best_scores(args.dir)
+        for m in MODULES:
+            try:
+                workspace.lab_source(m.number)
+                state = "available"
+            except FileNotFoundError:
+                state = "not written yet"
+            score = best.get(m.number)
+            shown = f"best {score['best']:g}/{score['max']:g}" if score else "-"
+            print(f"{m.number}  {m.name:13} {state:16} {shown}")
+        return 0
+    if args.number is None:
+        print("error: lab start needs a lab number, e.g. tinytorch lab start 01",
+              file=sys.stderr)
+        return 2
+    try:
+        path = workspace.start_lab(args.number, args.dir)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"copied lab {args.number} to {path}\nnext: edit the TODOs, run `python {path}`, "
+          f"then `tinytorch grade {args.number}`")
+    return 0
+
+
 def _modules(args) -> int:
     from tinytorch.manifest import MODULES  # noqa: PLC0415
 
@@ -83,6 +139,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("grade", help="grade your lab file (pytest underneath, one child "
+                       "process, a time limit per test)")
+    p.add_argument("lab", help="lab number, e.g. 01")
+    p.add_argument("--file", type=Path, help="the file to grade (default: the lab in your "
+                   "workspace)")
+    p.add_argument("--dir", help="workspace (default: $TINYTORCH_WORKSPACE or "
+                   "./tinytorch-labs)")
+    p.add_argument("--json", metavar="OUT", help="write the Gradescope results JSON")
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds per test")
+    p.set_defaults(func=_grade)
+
+    p = sub.add_parser("lab", help="list the labs, or start one in your workspace")
+    p.add_argument("action", choices=["list", "start"])
+    p.add_argument("number", nargs="?", help="lab number for `start`")
+    p.add_argument("--dir", help="workspace (default: $TINYTORCH_WORKSPACE or "
+                   "./tinytorch-labs)")
+    p.set_defaults(func=_lab)
 
     p = sub.add_parser("modules", help="list the course modules in order")
     p.set_defaults(func=_modules)
