@@ -107,3 +107,23 @@ def test_readme_quick_start_commands_exist():
     text = open(os.path.join(root, "README.md")).read()
     assert "tinytorch doctor && tinytorch bench matmul" in text
     assert 'pip install -e ".[dev]" && python -m pytest' in text
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """pyproject lists packages by hand (kernels/ and labs/ are mapped into tinytorch), so a
+    new subpackage must be added there or a regular install would lack it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(re.findall(r'"(tinytorch[\w.]*)"', (root / "pyproject.toml").read_text()))
+    mapping = {"tinytorch": root / "tinytorch", "tinytorch.kernels": root / "kernels",
+               "tinytorch.labs": root / "labs"}
+    found = set()
+    for prefix, folder in mapping.items():
+        for init in folder.rglob("__init__.py"):
+            rel = init.parent.relative_to(folder).parts
+            if "__pycache__" not in rel:
+                found.add(".".join((prefix, *rel)))
+    found.discard("tinytorch.kernels.kernels")
+    assert found <= listed, f"missing from pyproject packages: {sorted(found - listed)}"
