@@ -1,0 +1,103 @@
+"""Grader self-tests for every lab: the reference scores full marks, the untouched lab
+scores nothing (lab 00 keeps its environment points), and each realistic wrong
+implementation loses exactly the tests that catch its bug, with feedback that says so.
+The grader always grades the file it is given, never the reference."""
+
+from pathlib import Path
+
+import pytest
+
+from tinytorch.grading import engine
+from tinytorch.grading.workspace import lab_source, start_lab
+
+REFERENCE = Path(__file__).parent / "labs_reference"
+WRONG = REFERENCE / "wrong"
+
+LABS = {"00": "lab00_setup.py", "01": "lab01_tensor.py"}
+UNTOUCHED_POINTS = {"00": 2, "01": 0}  # lab 00: points for a working environment
+
+# wrong variant -> the tests it must fail (all others pass)
+WRONG_VARIANTS = {
+    "lab00_mean_not_median": {"test_time_call_reports_the_median_of_the_repeats"},
+    "lab00_first_call_in_median": {"test_time_call_calls_fn_once_plus_repeat_times"},
+    "lab00_python_version_short": {"test_env_report_versions_match_this_interpreter"},
+    "lab00_sum_rows_off_by_one": {"test_sum_rows_matches_numpy",
+                                  "test_sum_rows_compiles_with_numba",
+                                  "test_sum_rows_runs_as_a_tinytorch_backend"},
+    "lab01_reversed_strides": {"test_contiguous_strides_of_common_shapes",
+                               "test_contiguous_strides_with_size_one_dims_and_0d",
+                               "test_contiguous_strides_with_a_size_zero_dim"},
+    "lab01_add_off_by_one": {"test_add_loops_on_contiguous_arrays",
+                             "test_add_loops_with_broadcast_inputs",
+                             "test_add_loops_compiles_with_numba",
+                             "test_add_loops_runs_as_a_tinytorch_backend"},
+    "lab01_broadcast_no_check": {"test_broadcast_shape_of_compatible_shapes",
+                                 "test_broadcast_shape_rejects_incompatible_shapes",
+                                 "test_broadcast_error_message_names_both_shapes"},
+    "lab01_expand_keeps_stride": {"test_expand_gives_stride_zero_on_expanded_dims",
+                                  "test_expand_adds_leading_dims_with_stride_zero",
+                                  "test_expand_matches_tinytorch"},
+    "lab01_transpose_shape_only": {"test_strides_of_a_transpose",
+                                   "test_transpose_with_negative_or_equal_dims",
+                                   "test_transpose_matches_tinytorch"},
+}
+
+
+@pytest.mark.parametrize("lab", sorted(LABS))
+def test_reference_scores_full_marks(lab):
+    result = engine.grade(lab, REFERENCE / LABS[lab])
+    failed = {t.name: t.output for t in result.tests if t.score < t.max_score}
+    assert not failed, f"the reference loses points: {failed}"
+    assert result.score == result.max_score > 0
+
+
+@pytest.mark.parametrize("lab", sorted(LABS))
+def test_untouched_lab_scores_nothing(lab):
+    result = engine.grade(lab, lab_source(lab))
+    assert result.score == UNTOUCHED_POINTS[lab]
+    todo = [t for t in result.tests if t.score == 0]
+    assert todo and all("not implemented yet" in t.output for t in todo)
+
+
+@pytest.mark.parametrize("variant", sorted(WRONG_VARIANTS))
+def test_each_wrong_implementation_loses_the_right_points(variant):
+    lab = variant[3:5]
+    result = engine.grade(lab, WRONG / f"{variant}.py")
+    failed = {t.name for t in result.tests if t.score < t.max_score}
+    assert failed == WRONG_VARIANTS[variant]
+    for t in result.tests:
+        if t.name in failed:
+            assert t.output and "not implemented" not in t.output, (t.name, t.output)
+
+
+def test_grading_the_workspace_copy_grades_the_students_file(tmp_path):
+    """`lab start` copies the untouched lab; grading it scores the student's (empty) work,
+    not the reference; a second `lab start` never overwrites it."""
+    path = start_lab("01", tmp_path)
+    path.write_text(path.read_text() + "\n# my notes\n")
+    with pytest.raises(FileExistsError):
+        start_lab("01", tmp_path)
+    assert path.read_text().endswith("# my notes\n")
+    assert engine.grade("01", path).score == 0
+
+
+def test_every_lab_has_a_grader_and_a_reference():
+    for lab, name in LABS.items():
+        assert engine.grader_path(lab).is_file()
+        assert (REFERENCE / name).is_file() and lab_source(lab).name == name
+
+
+@pytest.mark.parametrize("path", [lab_source(lab) for lab in sorted(LABS)]
+                         + [REFERENCE / name for name in LABS.values()],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_labs_run_as_plain_python(path, tmp_path):
+    """Untouched, a lab's experiments say which TODO is missing instead of crashing; done,
+    they run to the end."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    if path.parent.name == "labs":
+        assert "TODO: implement" in out.stdout
