@@ -101,3 +101,30 @@ def test_labs_run_as_plain_python(path, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     if path.parent.name == "labs":
         assert "TODO: implement" in out.stdout
+
+
+def test_student_workflow_through_the_cli(tmp_path):
+    """lab start -> grade --json -> lab list shows the best score, kept in the workspace."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "tinytorch.cli", *args, "--dir",
+                               str(tmp_path)], capture_output=True, text=True, timeout=300)
+
+    out = cli("lab", "start", "01")
+    assert out.returncode == 0 and "lab01_tensor.py" in out.stdout
+    assert cli("lab", "start", "01").returncode == 2  # never overwrites
+    shutil.copyfile(WRONG / "lab01_transpose_shape_only.py", tmp_path / "lab01_tensor.py")
+    results = tmp_path / "results.json"
+    out = cli("grade", "01", "--json", str(results))
+    assert out.returncode == 0, out.stderr
+    assert "total: 33 / 37" in out.stdout
+    data = json.loads(results.read_text())
+    assert data["score"] == 33 and data["max_score"] == 37
+    listing = cli("lab", "list").stdout.splitlines()
+    assert listing[1].split()[:3] == ["01", "tensor", "available"]
+    assert "best 33/37" in listing[1]
+    assert "not written yet" in listing[2]
