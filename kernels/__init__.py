@@ -1,17 +1,17 @@
 """Array-only kernels, shipped as ``tinytorch.kernels`` (never as a bare ``kernels`` module).
 
-Each family file (``elementwise``, ``reduce``, ``matmul``) ends with a ``KERNELS`` table
-``{"<op>_<direction>": {"naive": f, "jit": g, "numpy": h}}``; ``REGISTRY`` merges them and the
-dispatcher reads it. Nothing here compiles: ``njit`` compiles on first call, and the CUDA
-kernels in ``kernels/cuda/`` are imported only when the ``cuda`` backend first runs. See
-``docs/kernels.md`` for the contract every kernel keeps.
+Each family file (``elementwise``, ``elementwise_backward``, ``reduce``, ``matmul``) ends
+with a ``KERNELS`` table ``{"<op>_<direction>": {"naive": f, "jit": g, "numpy": h}}``;
+``REGISTRY`` merges them and the dispatcher reads it. Nothing here compiles: ``njit``
+compiles on first call, and the CUDA kernels in ``kernels/cuda/`` are imported only when the
+``cuda`` backend first runs. See ``docs/kernels.md`` for the contract every kernel keeps.
 """
 
 import functools
 
-from . import elementwise, matmul, reduce
+from . import elementwise, elementwise_backward, matmul, reduce
 
-FAMILIES = (elementwise, reduce, matmul)
+FAMILIES = (elementwise, elementwise_backward, reduce, matmul)
 
 REGISTRY: dict[str, dict] = {}
 for _family in FAMILIES:

@@ -197,7 +197,16 @@ def test_naive_and_jit_agree_with_numpy_on_a_tiny_call_for_every_op():
     rng = np.random.default_rng(0)
     x = rng.uniform(0.5, 2.0, (3, 4))
     for op, impls in REGISTRY.items():
-        if op.startswith("matmul"):
+        n_out = 1
+        if op in ("mul_backward", "div_backward", "pow_backward"):
+            # (grad_a, grad_b, grad_out, a, b)
+            args = (np.empty((3, 4)), np.empty((3, 4)), x[::-1], x, x[:, ::-1])
+            n_out = 2
+        elif op.endswith("_backward"):
+            # (grad_x, grad_out, x or the forward output); sigmoid's output lies in (0, 1)
+            saved = x / 3 if op == "sigmoid_backward" else x - 1.2
+            args = (np.empty((3, 4)), x[::-1], saved)
+        elif op.startswith("matmul"):
             args = (np.empty((1, 3, 3)), x[None, :, :3], x[None, :3, :3])
         elif op in ("max_forward", "min_forward"):
             args = (np.empty(3), np.empty(3, np.int64), x)
@@ -218,7 +227,9 @@ def test_naive_and_jit_agree_with_numpy_on_a_tiny_call_for_every_op():
         for backend in ("naive", "jit", "numpy"):
             copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
             impls[backend](*copies)
-            outs[backend] = copies[:2] if op in ("max_forward", "min_forward") else copies[:1]
+            if op in ("max_forward", "min_forward"):
+                n_out = 2
+            outs[backend] = copies[:n_out]
         for backend in ("naive", "jit"):
             for got, want in zip(outs[backend], outs["numpy"], strict=True):
                 np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=f"{op} {backend}")

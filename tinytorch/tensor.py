@@ -64,7 +64,8 @@ class Tensor:
     [[3.0, 5.0], [7.0, 9.0]]
     """
 
-    __slots__ = ("_data", "_storage", "dtype", "requires_grad", "grad", "__weakref__")
+    __slots__ = ("_data", "_storage", "dtype", "requires_grad", "grad", "grad_fn",
+                 "__weakref__")
     __array_priority__ = 1000  # ndarray op Tensor defers to Tensor's reflected operator
 
     def __init__(self, data: np.ndarray, storage: np.ndarray | None = None, *,
@@ -88,6 +89,7 @@ class Tensor:
         self._data = data
         self._storage = storage
         self.grad = None
+        self.grad_fn = None  # the autograd Node that made this tensor (None for a leaf)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -155,7 +157,27 @@ class Tensor:
         """True when both tensors are windows on the same buffer."""
         return isinstance(other, Tensor) and other._storage is self._storage
 
+    @property
+    def is_leaf(self) -> bool:
+        """True for a tensor no recorded op made (user-created, or made under no_grad)."""
+        return self.grad_fn is None
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Gradients of this tensor with respect to every leaf that requires grad, added
+        into their ``.grad``. A non-scalar tensor needs ``gradient`` (same shape); the graph
+        is freed afterwards unless ``retain_graph=True``."""
+        _autograd.backward(self, gradient, retain_graph)
+
+    def _track(self, out: Tensor, name: str, backward) -> Tensor:
+        """Record a view (or copy) op on ``out`` when ``self`` requires grad."""
+        if self.requires_grad:
+            _autograd.record(out, name, backward, (self,))
+        return out
+
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        if not flag and self.grad_fn is not None:
+            raise RuntimeError("requires_grad_(False) only works on leaves; use .detach() "
+                               "for a tensor without history")
         if flag and not self.dtype.is_floating_point:
             raise TypeError(f"only tensors of floating point dtype can require gradients, "
                             f"got {self.dtype}")
@@ -221,21 +243,25 @@ class Tensor:
         """Same storage, new shape; fails when the strides do not allow it without a copy
         (then use ``reshape`` or ``contiguous().view``)."""
         shape = self._infer_shape(_shape_args(shape, "view"))
+        src = self.shape
         try:
-            return self._view(np.reshape(self._data, shape, copy=False))
+            out = self._view(np.reshape(self._data, shape, copy=False))
         except ValueError:
             raise ValueError(
                 f"view{shape} is not possible for a tensor of shape {self.shape} and strides "
                 f"{self.strides} without copying\nhint: use .reshape(...), which copies "
                 "when it must, or .contiguous().view(...)") from None
+        return self._track(out, "ViewBackward", lambda g: g.reshape(src))
 
     def reshape(self, *shape) -> Tensor:
         """A view when the strides allow it, else a contiguous copy (as PyTorch)."""
         shape = self._infer_shape(_shape_args(shape, "reshape"))
+        src = self.shape
         try:
-            return self._view(np.reshape(self._data, shape, copy=False))
-        except ValueError:
+            out = self._view(np.reshape(self._data, shape, copy=False))
+        except ValueError:  # contiguous() and view() each record their own node
             return self.contiguous().view(shape)
+        return self._track(out, "ReshapeBackward", lambda g: g.reshape(src))
 
     def flatten(self) -> Tensor:
         return self.reshape(-1)
@@ -262,14 +288,15 @@ class Tensor:
         axes = list(range(self.ndim))
         d0, d1 = normalize_dim(dim0, self.ndim), normalize_dim(dim1, self.ndim)
         if self.ndim == 0:
-            return self._view(self._data)
+            return self._track(self._view(self._data), "TransposeBackward", lambda g: g)
         axes[d0], axes[d1] = axes[d1], axes[d0]
-        return self._view(self._data.transpose(axes))
+        return self._track(self._view(self._data.transpose(axes)), "TransposeBackward",
+                           lambda g: g.transpose(d0, d1))
 
     @property
     def T(self) -> Tensor:
         """All dimensions reversed (for a matrix: the transpose)."""
-        return self._view(self._data.T)
+        return self._track(self._view(self._data.T), "TBackward", lambda g: g.T)
 
     def permute(self, *dims) -> Tensor:
         dims = _shape_args(dims, "permute")
@@ -277,11 +304,14 @@ class Tensor:
         if len(dims) != self.ndim or sorted(norm) != list(range(self.ndim)):
             raise ValueError(f"permute{dims} must name each of the {self.ndim} dimensions "
                              f"of a tensor of shape {self.shape} exactly once")
-        return self._view(self._data.transpose(norm))
+        inverse = tuple(int(i) for i in np.argsort(norm))
+        return self._track(self._view(self._data.transpose(norm)), "PermuteBackward",
+                           lambda g: g.permute(inverse))
 
     def unsqueeze(self, dim: int) -> Tensor:
         d = normalize_dim(dim, self.ndim, allow_end=True)
-        return self._view(np.expand_dims(self._data, d))
+        return self._track(self._view(np.expand_dims(self._data, d)), "UnsqueezeBackward",
+                           lambda g: g.squeeze(d))
 
     def squeeze(self, dim=None) -> Tensor:
         """Drop size-1 dimensions (all of them, or those named; others are left alone)."""
@@ -291,7 +321,9 @@ class Tensor:
             dims = dim if isinstance(dim, (tuple, list)) else (dim,)
             axes = tuple(d for d in (normalize_dim(d, self.ndim) for d in dims)
                          if self.ndim and self.shape[d] == 1)
-        return self._view(np.squeeze(self._data, axis=axes) if self.ndim else self._data)
+        src = self.shape
+        out = self._view(np.squeeze(self._data, axis=axes) if self.ndim else self._data)
+        return self._track(out, "SqueezeBackward", lambda g: g.reshape(src))
 
     def expand(self, *sizes) -> Tensor:
         """Repeat size-1 dimensions without copying: an expanded dimension gets stride 0, so
@@ -331,7 +363,9 @@ class Tensor:
         repeats = any(st == 0 and n > 1 for st, n in zip(strides, target, strict=True))
         data = as_strided(self._data, tuple(target), tuple(strides),
                           writeable=self._data.flags.writeable and not repeats)
-        return self._view(data)
+        src = self.shape
+        return self._track(self._view(data), "ExpandBackward",
+                           lambda g: _autograd.sum_to(g, src))
 
     def expand_as(self, other: Tensor) -> Tensor:
         return self.expand(*other.shape)
@@ -346,24 +380,41 @@ class Tensor:
         data = self._data[index]
         if any(it is None for it in index):
             data = unsqueeze_strides(data, index, self._data)
-        return self._view(data)
+        src, dtype = self.shape, self.dtype
+
+        def select_backward(g):
+            full = Tensor(np.zeros(src, dtype.np))
+            full[index] = g  # the copy kernel writes the gradient into the selected window
+            return full
+
+        return self._track(self._view(data), "SelectBackward", select_backward)
 
     def __setitem__(self, index, value) -> None:
+        if self.requires_grad and _autograd.is_grad_enabled():
+            # The graph has no version counters yet: an in-place write would silently
+            # change what recorded ops saved. Refuse it, as PyTorch does for leaves.
+            raise RuntimeError("cannot write in place into a tensor that requires grad "
+                               "while gradients are recorded\nhint: do it inside "
+                               "`with tt.no_grad():` (a parameter update), or write into "
+                               "a .detach()ed or .clone()d tensor")
         _ops.copy_into(self[index], value)
 
     def contiguous(self) -> Tensor:
         """Self when already contiguous, else a row-major copy (via the copy kernel)."""
         if self.is_contiguous():
             return self
-        return _ops.contiguous_copy(self)
+        return self._track(_ops.contiguous_copy(self), "ContiguousBackward", lambda g: g)
 
     def clone(self) -> Tensor:
-        return _ops.contiguous_copy(self)
+        return self._track(_ops.contiguous_copy(self), "CloneBackward", lambda g: g)
 
     def to(self, dtype) -> Tensor:
         """A copy cast to ``dtype`` (``self`` when it already has it)."""
         dtype = _dt.as_dtype(dtype)
-        return self if dtype == self.dtype else _ops.cast(self, dtype)
+        if dtype == self.dtype:
+            return self
+        # the engine casts the gradient back to this tensor's dtype
+        return self._track(_ops.cast(self, dtype), "ToCopyBackward", lambda g: g)
 
     def float(self) -> Tensor:
         return self.to(_dt.float32)
@@ -375,6 +426,7 @@ class Tensor:
         return self.to(_dt.int64)
 
     def detach(self) -> Tensor:
+        """The same storage without history: no grad_fn, requires_grad False."""
         return self._view(self._data)
 
     # --- arithmetic: thin calls into the function layer ----------------------------------
@@ -528,4 +580,5 @@ def _reject_ndarray(other, op: str) -> None:
                         f"{other.shape}\nhint: wrap it with tt.tensor(...)")
 
 
+from tinytorch import autograd as _autograd  # noqa: E402  (autograd imports Tensor)
 from tinytorch import ops as _ops  # noqa: E402  (ops imports Tensor from here)

@@ -22,6 +22,18 @@ def is_operand(x) -> bool:
     return isinstance(x, Tensor) or isinstance(x, SCALAR_TYPES)
 
 
+def refuse_grad(op: str, *inputs) -> None:
+    """Ops whose backward is not written yet refuse inputs that require grad (while grad
+    mode is on) rather than silently cut the graph and train on wrong gradients."""
+    from tinytorch.autograd import is_grad_enabled  # noqa: PLC0415 (autograd imports ops)
+
+    flat = [t for x in inputs for t in (x if isinstance(x, (list, tuple)) else (x,))]
+    if is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in flat):
+        raise NotImplementedError(
+            f"{op}() has no backward yet, and an input requires grad\nhint: compute it "
+            "under `with tt.no_grad():` or on .detach()ed inputs")
+
+
 def require_tensor(x, op: str, name: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): {name} must be a Tensor, got {type(x).__name__}\n"
@@ -58,6 +70,21 @@ def run(op: str, out: np.ndarray, *inputs: np.ndarray, **params) -> None:
     with np.errstate(all="ignore"):  # inf/nan are results, as in PyTorch, not warnings
         for views in views_2d(out, *inputs):
             dispatch.call(op, *views, **params)
+
+
+def run_grads(op: str, outs: tuple, *inputs: np.ndarray) -> None:
+    """Like ``run`` for a backward kernel with several outputs (``grad_a, grad_b, ...``):
+    ``outs`` are fresh C-contiguous arrays of one shape and dtype, so each 2-D window of the
+    first one has a twin at the same byte offset in every other one."""
+    first = outs[0]
+    base = first.ctypes.data
+    with np.errstate(all="ignore"):
+        for views in views_2d(first, *inputs):
+            o = views[0]
+            twins = tuple(np.ndarray(o.shape, o.dtype, buffer=other,
+                                     offset=o.ctypes.data - base, strides=o.strides)
+                          for other in outs[1:])
+            dispatch.call(op, o, *twins, *views[1:])
 
 
 def as_array(x, dtype: dt.DType) -> np.ndarray:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import numpy as np
 
 from tinytorch import dtypes as dt
+from tinytorch.autograd import Function
 from tinytorch.layout import broadcast_shapes
 from tinytorch.ops._common import (
     as_array,
     new,
+    refuse_grad,
     require_operand,
     require_tensor,
     run,
+    run_grads,
     scalar_as,
 )
 from tinytorch.tensor import Tensor
@@ -36,7 +39,13 @@ def _shape(x) -> tuple:
 
 def binary(op: str, a, b) -> Tensor:
     """``op`` in add, sub, mul, div, pow, eq, ne, lt, le, gt, ge; operands are tensors or
-    scalars, at least one a tensor."""
+    scalars, at least one a tensor. The arithmetic ones record a graph (``_Binary``)."""
+    if op in _DIFFERENTIABLE_BINARY:
+        return _Binary.apply(op, a, b)
+    return _binary_forward(op, a, b)
+
+
+def _binary_forward(op: str, a, b) -> Tensor:
     require_operand(a, op, "first operand")
     require_operand(b, op, "second operand")
     compute = dt.result_type(a, b)
@@ -60,6 +69,43 @@ def binary(op: str, a, b) -> Tensor:
     out = np.empty(shape, out_dtype.np)
     run(f"{op}_forward", out, as_array(a, compute), as_array(b, compute))
     return new(out)
+
+
+_DIFFERENTIABLE_BINARY = {"add", "sub", "mul", "div", "pow"}
+
+
+class _Binary(Function):
+    """add/sub/mul/div/pow. add and sub pass the gradient on (sub negates it through the
+    ``neg`` kernel); mul/div/pow run their ``<op>_backward`` kernel, which writes both
+    operands' gradients at the output's shape; the engine sums them back to each input's
+    shape."""
+
+    @staticmethod
+    def forward(ctx, op, a, b):
+        out = _binary_forward(op, a, b)
+        ctx.op = op
+        if op in ("mul", "div", "pow"):
+            ctx.scalars = (None if isinstance(a, Tensor) else a,
+                           None if isinstance(b, Tensor) else b)
+            ctx.save_for_backward(*(x if isinstance(x, Tensor) else None for x in (a, b)))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        op = ctx.op
+        _, need_a, need_b = ctx.needs_input_grad
+        if op == "add":
+            return None, grad, grad
+        if op == "sub":
+            return None, grad, (neg(grad) if need_b else None)
+        a, b = (t if t is not None else s for t, s in zip(ctx.saved_tensors, ctx.scalars,
+                                                          strict=True))
+        compute = grad.dtype
+        grad_a = np.empty(grad.shape, compute.np)
+        grad_b = np.empty(grad.shape, compute.np)
+        run_grads(f"{op}_backward", (grad_a, grad_b), grad._data, as_array(a, compute),
+                  as_array(b, compute))
+        return None, (new(grad_a) if need_a else None), (new(grad_b) if need_b else None)
 
 
 def add(a, b):
@@ -117,7 +163,38 @@ _FLOAT_ONLY = {"exp", "log", "sqrt", "sigmoid", "tanh"}
 
 def unary(op: str, x: Tensor) -> Tensor:
     """``op`` in neg, abs, exp, log, sqrt, relu, sigmoid, tanh; integer inputs of the float
-    functions compute in float32, as in PyTorch."""
+    functions compute in float32, as in PyTorch. All record a graph (``_Unary``)."""
+    return _Unary.apply(op, x)
+
+
+# Which tensor each backward kernel reads: the input x, or the forward output y.
+_SAVES_OUTPUT = {"exp", "sqrt", "sigmoid", "tanh"}
+
+
+class _Unary(Function):
+    """neg passes the negated gradient on (the ``neg`` forward kernel); the others run their
+    ``<op>_backward`` kernel on the saved input or output. The output is saved detached (a
+    new tensor on the same storage, without grad_fn), so the graph holds no cycle."""
+
+    @staticmethod
+    def forward(ctx, op, x):
+        out = _unary_forward(op, x)
+        ctx.op = op
+        if op != "neg":
+            ctx.save_for_backward(out.detach() if op in _SAVES_OUTPUT else x)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.op == "neg":
+            return None, neg(grad)
+        (saved,) = ctx.saved_tensors
+        grad_x = np.empty(grad.shape, grad.dtype.np)
+        run(f"{ctx.op}_backward", grad_x, grad._data, as_array(saved, grad.dtype))
+        return None, new(grad_x)
+
+
+def _unary_forward(op: str, x: Tensor) -> Tensor:
     require_tensor(x, op)
     compute = x.dtype
     if op in _FLOAT_ONLY and not compute.is_floating_point:
@@ -182,6 +259,7 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's nam
     [0.0, 0.5, 1.0]
     """
     require_tensor(x, "clamp")
+    refuse_grad("clamp", x)
     if min is None and max is None:
         raise ValueError("clamp(): at least one of min and max must be given")
     for name, v in (("min", min), ("max", max)):
@@ -212,6 +290,7 @@ def where(condition: Tensor, a, b) -> Tensor:
     [0.0, 2.0]
     """
     require_tensor(condition, "where", "condition")
+    refuse_grad("where", a, b)
     if condition.dtype is not dt.bool_:
         raise TypeError(f"where(): condition must be a bool tensor, got {condition.dtype}\n"
                         "hint: compare to get one, e.g. x > 0")

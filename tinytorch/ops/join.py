@@ -16,7 +16,7 @@ import numpy as np
 
 from tinytorch import dtypes as dt
 from tinytorch.layout import normalize_dim
-from tinytorch.ops._common import as_array, new, run
+from tinytorch.ops._common import as_array, new, refuse_grad, run
 from tinytorch.tensor import Tensor
 
 
@@ -40,6 +40,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     [1, 2, 3]
     """
     tensors = _check_sequence(tensors, "cat")
+    refuse_grad("cat", tensors)
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ValueError("cat(): zero-dimensional tensors cannot be concatenated\n"

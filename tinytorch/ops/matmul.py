@@ -19,6 +19,7 @@ import numpy as np
 
 from tinytorch import dispatch
 from tinytorch import dtypes as dt
+from tinytorch.autograd import Function, sum_to
 from tinytorch.layout import broadcast_shapes
 from tinytorch.ops._common import as_array, new, require_tensor, run
 
@@ -43,6 +44,39 @@ def matmul(a, b):
     >>> tt.matmul(tt.tensor([[1, 2], [3, 4]]), tt.tensor([[1], [1]])).tolist()
     [[3], [7]]
     """
+    return _Matmul.apply(a, b)
+
+
+class _Matmul(Function):
+    """``grad_a = grad @ b^T`` and ``grad_b = a^T @ grad``: two more products through the
+    same ``matmul_forward`` kernel, on transposed views (nothing copied). A 1-D operand is
+    treated as the row/column the forward made of it, and a broadcast batch is summed back
+    (``sum_to``)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _matmul_forward(a, b)
+        ctx.save_for_backward(a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+        m, n = a2.shape[-2], b2.shape[-1]
+        tail = (() if a.ndim == 1 else (m,)) + (() if b.ndim == 1 else (n,))
+        g = grad.reshape(grad.shape[:grad.ndim - len(tail)] + (m, n))
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = sum_to(_matmul_forward(g, b2.transpose(-1, -2)), a2.shape).reshape(a.shape)
+        if need_b:
+            grad_b = sum_to(_matmul_forward(a2.transpose(-1, -2), g), b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+def _matmul_forward(a, b):
     require_tensor(a, "matmul", "a")
     require_tensor(b, "matmul", "b")
     if a.ndim == 0 or b.ndim == 0:

@@ -21,8 +21,9 @@ import numpy as np
 
 from tinytorch import dispatch
 from tinytorch import dtypes as dt
+from tinytorch.autograd import Function
 from tinytorch.layout import normalize_dims
-from tinytorch.ops._common import new, require_tensor, run
+from tinytorch.ops._common import new, refuse_grad, require_tensor, run
 from tinytorch.ops.elementwise import cast
 from tinytorch.tensor import ReductionResult, Tensor
 
@@ -72,21 +73,63 @@ def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     >>> tt.sum(tt.ones(2, 3), dim=(0, 1)).item()
     6.0
     """
+    return _Sum.apply(x, dim, keepdim)
+
+
+def _sum_forward(x: Tensor, dim, keepdim: bool) -> Tensor:
     require_tensor(x, "sum")
     out_dtype = x.dtype if x.dtype.is_floating_point else dt.int64
     return _reduce("sum", x, dim, keepdim, out_dtype, in_dtype=out_dtype)
 
 
+def _spread(grad: Tensor, shape: tuple, dim) -> Tensor:
+    """The gradient of a reduction over ``dim``, spread over ``shape``: the reduced
+    dimensions put back as size 1, then ``expand`` (a stride-0 view, nothing copied)."""
+    dims = normalize_dims(dim, len(shape))
+    keep_shape = tuple(1 if d in dims else s for d, s in enumerate(shape))
+    return grad.reshape(keep_shape).expand(shape)
+
+
+class _Sum(Function):
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        out = _sum_forward(x, dim, keepdim)  # validates x first
+        ctx.shape, ctx.dim = x.shape, dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _spread(grad, ctx.shape, ctx.dim), None, None
+
+
+class _Mean(Function):
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        out = _mean_forward(x, dim, keepdim)  # validates x first
+        ctx.shape, ctx.dim = x.shape, dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        dims = normalize_dims(ctx.dim, len(ctx.shape))
+        n = math.prod(ctx.shape[d] for d in dims) if ctx.shape else 1
+        return _spread(grad / n, ctx.shape, ctx.dim), None, None
+
+
 def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Mean over ``dim``; floating tensors only (PyTorch refuses to guess a dtype for
     integers). The mean over zero elements is NaN."""
+    return _Mean.apply(x, dim, keepdim)
+
+
+def _mean_forward(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     require_tensor(x, "mean")
     if not x.dtype.is_floating_point:
         raise TypeError(f"mean() needs a floating point tensor, got {x.dtype}\n"
                         "hint: x.float().mean()")
     dims = normalize_dims(dim, x.ndim)
     if x.ndim and math.prod(x.shape[d] for d in dims) == 0:
-        total = sum(x, dim, keepdim)
+        total = _sum_forward(x, dim, keepdim)
         return total / 0.0
     return _reduce("mean", x, dim, keepdim, x.dtype)
 
@@ -94,6 +137,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def _extreme(op: str, x: Tensor, dim, keepdim: bool) -> ReductionResult:
     """Shared body of max/min/amax/amin/argmax/argmin: values and indices."""
     require_tensor(x, op)
+    if op in ("max", "min", "amax", "amin"):  # values would need a backward; indices do not
+        refuse_grad(op, x)
     if not isinstance(keepdim, bool):
         raise TypeError(f"{op}(): keepdim must be a bool, got {keepdim!r}")
     dims = normalize_dims(dim, x.ndim)  # before the cast: no kernel may run on a bad dim
