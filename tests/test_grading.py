@@ -59,10 +59,19 @@ def test_untouched_lab_scores_nothing(lab):
     assert todo and all("not implemented yet" in t.output for t in todo)
 
 
-@pytest.mark.parametrize("variant", sorted(WRONG_VARIANTS))
-def test_each_wrong_implementation_loses_the_right_points(variant):
+def wrong_lab(variant: str, folder: Path) -> Path:
+    """The reference lab with one function replaced by the buggy one in wrong/."""
     lab = variant[3:5]
-    result = engine.grade(lab, WRONG / f"{variant}.py")
+    path = folder / LABS[lab]
+    path.write_text((REFERENCE / LABS[lab]).read_text() + "\n\n"
+                    + (WRONG / f"{variant}.py").read_text())
+    return path
+
+
+@pytest.mark.parametrize("variant", sorted(WRONG_VARIANTS))
+def test_each_wrong_implementation_loses_the_right_points(variant, tmp_path):
+    lab = variant[3:5]
+    result = engine.grade(lab, wrong_lab(variant, tmp_path))
     failed = {t.name for t in result.tests if t.score < t.max_score}
     assert failed == WRONG_VARIANTS[variant]
     for t in result.tests:
@@ -106,7 +115,6 @@ def test_labs_run_as_plain_python(path, tmp_path):
 def test_student_workflow_through_the_cli(tmp_path):
     """lab start -> grade --json -> lab list shows the best score, kept in the workspace."""
     import json
-    import shutil
     import subprocess
     import sys
 
@@ -117,7 +125,7 @@ def test_student_workflow_through_the_cli(tmp_path):
     out = cli("lab", "start", "01")
     assert out.returncode == 0 and "lab01_tensor.py" in out.stdout
     assert cli("lab", "start", "01").returncode == 2  # never overwrites
-    shutil.copyfile(WRONG / "lab01_transpose_shape_only.py", tmp_path / "lab01_tensor.py")
+    wrong_lab("lab01_transpose_shape_only", tmp_path)  # the student's buggy work
     results = tmp_path / "results.json"
     out = cli("grade", "01", "--json", str(results))
     assert out.returncode == 0, out.stderr
