@@ -1,7 +1,12 @@
 """Grader self-tests for every lab: the reference scores full marks, the untouched lab
 scores nothing (lab 00 keeps its environment points), and each realistic wrong
 implementation loses exactly the tests that catch its bug, with feedback that says so.
-The grader always grades the file it is given, never the reference."""
+The grader always grades the file it is given, never the reference.
+
+The reference of a lab is built here from the lab itself plus its solved functions
+(``labs_reference/solutions/``), inserted before the experiments; a wrong variant is the
+reference plus one buggy function (``labs_reference/wrong/``) appended, which replaces the
+correct one. So the references cannot drift from the labs students get."""
 
 from pathlib import Path
 
@@ -11,7 +16,10 @@ from tinytorch.grading import engine
 from tinytorch.grading.workspace import lab_source, start_lab
 
 REFERENCE = Path(__file__).parent / "labs_reference"
+SOLUTIONS = REFERENCE / "solutions"
 WRONG = REFERENCE / "wrong"
+MAIN = 'if __name__ == "__main__":'
+
 
 LABS = {"00": "lab00_setup.py", "01": "lab01_tensor.py"}
 UNTOUCHED_POINTS = {"00": 2, "01": 0}  # lab 00: points for a working environment
@@ -43,9 +51,19 @@ WRONG_VARIANTS = {
 }
 
 
+def reference_lab(lab: str, folder: Path) -> Path:
+    """The lab with its TODO functions solved: solutions go before the experiments."""
+    text = lab_source(lab).read_text()
+    head, main, tail = text.rpartition("\n" + MAIN)
+    assert main, f"lab {lab} has no `{MAIN}` block"
+    path = folder / LABS[lab]
+    path.write_text(head + "\n\n" + (SOLUTIONS / LABS[lab]).read_text() + main + tail)
+    return path
+
+
 @pytest.mark.parametrize("lab", sorted(LABS))
-def test_reference_scores_full_marks(lab):
-    result = engine.grade(lab, REFERENCE / LABS[lab])
+def test_reference_scores_full_marks(lab, tmp_path):
+    result = engine.grade(lab, reference_lab(lab, tmp_path))
     failed = {t.name: t.output for t in result.tests if t.score < t.max_score}
     assert not failed, f"the reference loses points: {failed}"
     assert result.score == result.max_score > 0
@@ -61,11 +79,9 @@ def test_untouched_lab_scores_nothing(lab):
 
 def wrong_lab(variant: str, folder: Path) -> Path:
     """The reference lab with one function replaced by the buggy one in wrong/."""
-    lab = variant[3:5]
-    path = folder / LABS[lab]
-    path.write_text((REFERENCE / LABS[lab]).read_text() + "\n\n"
-                    + (WRONG / f"{variant}.py").read_text())
-    return path
+    reference = reference_lab(variant[3:5], folder)
+    reference.write_text(reference.read_text() + "\n\n" + (WRONG / f"{variant}.py").read_text())
+    return reference
 
 
 @pytest.mark.parametrize("variant", sorted(WRONG_VARIANTS))
@@ -90,26 +106,25 @@ def test_grading_the_workspace_copy_grades_the_students_file(tmp_path):
     assert engine.grade("01", path).score == 0
 
 
-def test_every_lab_has_a_grader_and_a_reference():
+def test_every_lab_has_a_grader_and_solutions():
     for lab, name in LABS.items():
         assert engine.grader_path(lab).is_file()
-        assert (REFERENCE / name).is_file() and lab_source(lab).name == name
+        assert (SOLUTIONS / name).is_file() and lab_source(lab).name == name
 
 
-@pytest.mark.parametrize("path", [lab_source(lab) for lab in sorted(LABS)]
-                         + [REFERENCE / name for name in LABS.values()],
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_labs_run_as_plain_python(path, tmp_path):
-    """Untouched, a lab's experiments say which TODO is missing instead of crashing; done,
+@pytest.mark.parametrize("solved", [False, True], ids=["untouched", "solved"])
+@pytest.mark.parametrize("lab", sorted(LABS))
+def test_labs_run_as_plain_python(lab, solved, tmp_path):
+    """Untouched, a lab's experiments say which TODO is missing instead of crashing; solved,
     they run to the end."""
     import subprocess
     import sys
 
+    path = reference_lab(lab, tmp_path) if solved else lab_source(lab)
     out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    if path.parent.name == "labs":
-        assert "TODO: implement" in out.stdout
+    assert ("TODO: implement" in out.stdout) != solved
 
 
 def test_student_workflow_through_the_cli(tmp_path):

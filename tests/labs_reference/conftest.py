@@ -1,3 +1,3 @@
-# The files under wrong/ are deliberately buggy lab copies for the grader self-tests: their
-# doctests are meant to fail, so pytest's --doctest-modules must not collect them.
-collect_ignore_glob = ["wrong/*.py"]
+# solutions/ and wrong/ hold function fragments that the grader self-tests splice into a
+# lab (tests/test_grading.py): alone they are not importable, so pytest must not collect them.
+collect_ignore_glob = ["solutions/*.py", "wrong/*.py"]
