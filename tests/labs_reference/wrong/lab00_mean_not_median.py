@@ -4,13 +4,6 @@
 
 
 def time_call(fn, *args, repeat: int = 5) -> tuple:
-    """Call ``fn(*args)`` once, then ``repeat`` more times; return ``(first_s, median_s)``:
-    the seconds of the first call, and the median seconds of the other ``repeat`` calls.
-
-    >>> first, steady = time_call(sum, [1, 2, 3], repeat=3)
-    >>> first >= 0 and steady >= 0
-    True
-    """
     start = time.perf_counter()
     fn(*args)
     first = time.perf_counter() - start

@@ -4,13 +4,6 @@
 
 
 def env_report() -> dict:
-    """The versions this lab runs on, as strings: a dict with the keys ``"python"``
-    (``major.minor.micro``, e.g. ``"3.11.7"``), ``"numpy"``, ``"numba"`` and
-    ``"tinytorch"``.
-
-    >>> sorted(env_report())
-    ['numba', 'numpy', 'python', 'tinytorch']
-    """
     return {
         "python": ".".join(platform.python_version_tuple()[:2]),
         "numpy": np.__version__,

@@ -4,13 +4,6 @@
 
 
 def broadcast_shape(a_shape: tuple, b_shape: tuple) -> tuple:
-    """The shape of ``a + b`` for tensors of shapes ``a_shape`` and ``b_shape``.
-
-    >>> broadcast_shape((3, 1), (1, 4))
-    (3, 4)
-    >>> broadcast_shape((5, 3, 4), (4,))
-    (5, 3, 4)
-    """
     n = max(len(a_shape), len(b_shape))
     a = (1,) * (n - len(a_shape)) + tuple(a_shape)
     b = (1,) * (n - len(b_shape)) + tuple(b_shape)

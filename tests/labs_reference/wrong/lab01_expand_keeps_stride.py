@@ -4,13 +4,6 @@
 
 
 def expand_strides(shape: tuple, strides: tuple, new_shape: tuple) -> tuple:
-    """The strides of ``x.expand(*new_shape)`` for ``x`` of ``shape`` and ``strides``.
-
-    >>> expand_strides((3, 1), (1, 1), (3, 4))
-    (1, 0)
-    >>> expand_strides((4,), (1,), (2, 3, 4))
-    (0, 0, 1)
-    """
     lead = len(new_shape) - len(shape)
     if lead < 0:
         raise ValueError(f"cannot expand {tuple(shape)} to {tuple(new_shape)}: fewer "

@@ -4,13 +4,6 @@
 
 
 def contiguous_strides(shape: tuple) -> tuple:
-    """Row-major strides, in elements, of a fresh tensor of ``shape``.
-
-    >>> contiguous_strides((2, 3, 4))
-    (12, 4, 1)
-    >>> contiguous_strides(())
-    ()
-    """
     strides, step = [], 1
     for size in shape:
         strides.append(step)

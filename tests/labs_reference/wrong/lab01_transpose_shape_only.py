@@ -4,11 +4,6 @@
 
 
 def transpose_view(shape: tuple, strides: tuple, d0: int, d1: int) -> tuple:
-    """``(new_shape, new_strides)`` of ``x.transpose(d0, d1)``.
-
-    >>> transpose_view((2, 3), (3, 1), 0, 1)
-    ((3, 2), (1, 3))
-    """
     n = len(shape)
     d0, d1 = d0 % n, d1 % n
     new_shape, new_strides = list(shape), list(strides)
