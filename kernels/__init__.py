@@ -1,6 +1,7 @@
 """Array-only kernels, shipped as ``tinytorch.kernels`` (never as a bare ``kernels`` module).
 
-Each family file (``elementwise``, ``elementwise_backward``, ``reduce``, ``matmul``) ends
+Each family file (``elementwise``, ``elementwise_backward``, ``reduce``, ``matmul``,
+``activation``, ``loss``, ``optim``) ends
 with a ``KERNELS`` table ``{"<op>_<direction>": {"naive": f, "jit": g, "numpy": h}}``;
 ``REGISTRY`` merges them and the dispatcher reads it. Nothing here compiles: ``njit``
 compiles on first call, and the CUDA kernels in ``kernels/cuda/`` are imported only when the
@@ -9,9 +10,9 @@ compiles on first call, and the CUDA kernels in ``kernels/cuda/`` are imported o
 
 import functools
 
-from . import elementwise, elementwise_backward, matmul, reduce
+from . import activation, elementwise, elementwise_backward, loss, matmul, optim, reduce
 
-FAMILIES = (elementwise, elementwise_backward, reduce, matmul)
+FAMILIES = (elementwise, elementwise_backward, reduce, matmul, activation, loss, optim)
 
 REGISTRY: dict[str, dict] = {}
 for _family in FAMILIES:

@@ -12,7 +12,7 @@ Importing tinytorch compiles nothing: each jit kernel compiles on its first call
 cached on disk), each cuda kernel loads when the cuda backend first runs.
 """
 
-from tinytorch import autograd, dispatch, layout, ops, testing
+from tinytorch import autograd, data, dispatch, layout, nn, ops, optim, testing
 from tinytorch.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from tinytorch.creation import (
     arange,

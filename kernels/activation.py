@@ -1,0 +1,3 @@
+"""activation kernels (being written)."""
+
+KERNELS: dict = {}

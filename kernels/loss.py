@@ -1,0 +1,3 @@
+"""loss kernels (being written)."""
+
+KERNELS: dict = {}

@@ -1,0 +1,3 @@
+"""optim kernels (being written)."""
+
+KERNELS: dict = {}

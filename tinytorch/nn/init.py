@@ -1,0 +1,1 @@
+"""tinytorch.nn.init (being written)."""

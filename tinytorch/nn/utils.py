@@ -1,0 +1,1 @@
+"""tinytorch.nn.utils (being written)."""

@@ -1,0 +1,1 @@
+"""Optimisers whose update loops are kernels (module 06)."""
