@@ -82,6 +82,8 @@ class Context:
     ``needs_input_grad`` has one bool per argument of ``forward``.
     """
 
+    __slots__ = ("needs_input_grad", "_saved", "_name", "__dict__")
+
     def __init__(self, needs_input_grad: tuple = ()):
         self.needs_input_grad = needs_input_grad
         self._saved: tuple | None = ()
@@ -176,7 +178,12 @@ def _edge(t):
 
 
 def _needs_record(inputs) -> bool:
-    return _enabled.get() and any(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+    if not _enabled.get():
+        return False
+    for t in inputs:  # a plain loop: this runs on every op, any() with a generator is slower
+        if isinstance(t, Tensor) and t.requires_grad:
+            return True
+    return False
 
 
 def record(out: Tensor, name: str, backward, inputs: tuple) -> Tensor:

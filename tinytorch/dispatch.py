@@ -31,6 +31,8 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 
+import numpy as np
+
 from tinytorch import kernels as _kernels
 
 __all__ = [
@@ -92,11 +94,20 @@ def _check_usable(name: str) -> None:
 
 
 def _env_default() -> str:
+    global _env_name
     name = os.environ.get(ENV_VAR, "jit").strip() or "jit"
     if name not in _known():
         raise BackendError(
             f"{ENV_VAR}={name!r} is not a backend; known backends: {', '.join(_known())}")
+    _env_name = name
     return name
+
+
+# The environment's choice as ``call`` last read it. Reading ``os.environ`` costs about a
+# microsecond, as much as a small kernel: the hot path reads it once (``get_backend()``
+# reads it afresh each time and refreshes this). Set the variable before starting Python;
+# inside a program use ``tt.set_backend``.
+_env_name: str | None = None
 
 
 def set_backend(name: str, *, fallback: str | None = None) -> None:
@@ -284,13 +295,36 @@ def call(op: str, *args, **params) -> None:
     Every compute op of tinytorch goes through here, which is where the profiler (module 08)
     hooks in: each hook added with ``add_hook`` is entered around the kernel call.
     """
+    if not _hooks and not _op_overrides and _context.get() is None:
+        # The common case, kept short: it runs once per kernel call, so every microsecond
+        # here is a microsecond on every op of a training step.
+        name = _default or _env_name or _env_default()
+        impls = _TABLE.get(op)
+        fn = impls.get(name) if impls is not None else None
+        if fn is not None and name != "cuda":
+            if name == "jit":  # compiled with error_model="numpy": never warns
+                fn(*args, **params)
+            else:
+                with np.errstate(all="ignore"):
+                    fn(*args, **params)
+            return
     backend_name, fn = kernel_for(op)
     if not _hooks:
-        fn(*args, **params)
+        _quiet_call(backend_name, fn, args, params)
         return
     with contextlib.ExitStack() as stack:
         for hook in _hooks:
             stack.enter_context(hook(op, backend_name, args, params))
+        _quiet_call(backend_name, fn, args, params)
+
+
+def _quiet_call(backend_name: str, fn: Callable, args: tuple, params: dict) -> None:
+    # inf and nan are results, as in PyTorch, not warnings: Python loops on numpy scalars
+    # and numpy kernels would otherwise warn on overflow or 0/0.
+    if backend_name == "jit":
+        fn(*args, **params)
+        return
+    with np.errstate(all="ignore"):
         fn(*args, **params)
 
 

@@ -138,6 +138,10 @@ def result_type(*operands) -> DType:
     """
     # Before: every tensor promoted with every other, so a float64 0-d tensor (a loss,
     # x.sum()) silently turned float32 results into float64, unlike PyTorch.
+    if len(operands) == 2:  # two tensors of one dtype: no promotion to work out
+        da, db = getattr(operands[0], "dtype", None), getattr(operands[1], "dtype", None)
+        if da is db and isinstance(da, DType):
+            return da
     groups: list[DType | None] = [None, None]  # tensors with dimensions, 0-d tensors
     scalar_kind = -1
     for op in operands:

@@ -11,7 +11,7 @@ import numpy as np
 
 from tinytorch import dispatch
 from tinytorch import dtypes as dt
-from tinytorch.layout import views_2d
+from tinytorch.layout import simple_views_2d, views_2d
 from tinytorch.tensor import Tensor
 
 SCALAR_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
@@ -66,10 +66,14 @@ def scalar_as(value, dtype: dt.DType, op: str, name: str):
 
 
 def run(op: str, out: np.ndarray, *inputs: np.ndarray, **params) -> None:
-    """Call elementwise kernel ``op`` on 2-D views of ``out`` and the broadcast inputs."""
-    with np.errstate(all="ignore"):  # inf/nan are results, as in PyTorch, not warnings
-        for views in views_2d(out, *inputs):
-            dispatch.call(op, *views, **params)
+    """Call elementwise kernel ``op`` on 2-D views of ``out`` and the broadcast inputs
+    (one call for contiguous operands, scalars and biases; see ``layout``)."""
+    views = simple_views_2d(out, inputs)
+    if views is not None:
+        dispatch.call(op, *views, **params)
+        return
+    for views in views_2d(out, *inputs):
+        dispatch.call(op, *views, **params)
 
 
 def run_grads(op: str, outs: tuple, *inputs: np.ndarray) -> None:
@@ -77,14 +81,18 @@ def run_grads(op: str, outs: tuple, *inputs: np.ndarray) -> None:
     ``outs`` are fresh C-contiguous arrays of one shape and dtype, so each 2-D window of the
     first one has a twin at the same byte offset in every other one."""
     first = outs[0]
+    views = simple_views_2d(first, inputs)
+    if views is not None:
+        shape = views[0].shape
+        dispatch.call(op, views[0], *(o.reshape(shape) for o in outs[1:]), *views[1:])
+        return
     base = first.ctypes.data
-    with np.errstate(all="ignore"):
-        for views in views_2d(first, *inputs):
-            o = views[0]
-            twins = tuple(np.ndarray(o.shape, o.dtype, buffer=other,
-                                     offset=o.ctypes.data - base, strides=o.strides)
-                          for other in outs[1:])
-            dispatch.call(op, o, *twins, *views[1:])
+    for views in views_2d(first, *inputs):
+        o = views[0]
+        twins = tuple(np.ndarray(o.shape, o.dtype, buffer=other,
+                                 offset=o.ctypes.data - base, strides=o.strides)
+                      for other in outs[1:])
+        dispatch.call(op, o, *twins, *views[1:])
 
 
 def as_array(x, dtype: dt.DType) -> np.ndarray:

@@ -27,6 +27,8 @@ from tinytorch.ops._common import as_array, new, require_tensor, run
 def _batched(arr: np.ndarray, batch: tuple, rows: int, cols: int) -> np.ndarray:
     """``arr`` broadcast to ``batch + (rows, cols)`` and viewed as 3-D; a broadcast batch
     keeps stride 0 when it can, else it is copied once through the copy kernel."""
+    if len(batch) <= 1 and arr.shape == batch + (rows, cols):  # already 3-D, or 2-D: a view
+        return arr if batch else arr[None]
     full = np.broadcast_to(arr, batch + (rows, cols))
     b = math.prod(batch)
     try:
