@@ -82,25 +82,36 @@ class Context:
     ``needs_input_grad`` has one bool per argument of ``forward``.
     """
 
-    __slots__ = ("needs_input_grad", "_saved", "_name", "__dict__")
+    __slots__ = ("needs_input_grad", "_saved", "_versions", "_name", "__dict__")
 
     def __init__(self, needs_input_grad: tuple = ()):
         self.needs_input_grad = needs_input_grad
         self._saved: tuple | None = ()
+        self._versions: tuple = ()
         self._name = "this node"
 
     def save_for_backward(self, *tensors) -> None:
-        """Keep tensors (or ``None``) for backward; they are released after it runs."""
+        """Keep tensors (or ``None``) for backward; they are released after it runs. Each
+        one's version is noted: an in-place write before backward makes backward raise."""
         for t in tensors:
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(f"save_for_backward() takes tensors or None, got "
                                 f"{type(t).__name__}; keep other values as ctx attributes")
         self._saved = tensors
+        self._versions = tuple(None if t is None else t._version_ref[0] for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple:
         if self._saved is None:
             raise RuntimeError(_FREED.format(name=self._name))
+        for t, version in zip(self._saved, self._versions, strict=True):
+            if t is not None and t._version_ref[0] != version:
+                raise RuntimeError(
+                    f"one of the tensors needed for gradient computation has been modified "
+                    f"by an in-place operation: the {t.dtype.name} tensor of shape {t.shape} "
+                    f"saved by {self._name} is at version {t._version_ref[0]}; expected "
+                    f"version {version} instead\nhint: use the out-of-place op (x = x + y, "
+                    "not x += y), or .clone() the tensor before changing it")
         return self._saved
 
     def _release(self) -> None:

@@ -64,8 +64,8 @@ class Tensor:
     [[3.0, 5.0], [7.0, 9.0]]
     """
 
-    __slots__ = ("_data", "_storage", "dtype", "requires_grad", "grad", "grad_fn",
-                 "__weakref__")
+    __slots__ = ("_data", "_storage", "_version_ref", "dtype", "requires_grad", "grad",
+                 "grad_fn", "__weakref__")
     __array_priority__ = 1000  # ndarray op Tensor defers to Tensor's reflected operator
 
     def __init__(self, data: np.ndarray, storage: np.ndarray | None = None, *,
@@ -88,6 +88,7 @@ class Tensor:
             storage = data.reshape(-1)
         self._data = data
         self._storage = storage
+        self._version_ref = [0]  # shared by every view of this storage (see _view)
         self.grad = None
         self.grad_fn = None  # the autograd Node that made this tensor (None for a leaf)
         self.requires_grad = False
@@ -95,8 +96,20 @@ class Tensor:
             self.requires_grad_(True)
 
     def _view(self, data: np.ndarray) -> Tensor:
-        """A new tensor on the same storage (``data`` must be a view of ``_storage``)."""
-        return Tensor(data, self._storage)
+        """A new tensor on the same storage (``data`` must be a view of ``_storage``),
+        sharing its version counter."""
+        view = Tensor(data, self._storage)
+        view._version_ref = self._version_ref
+        return view
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's storage has seen (through any view).
+        Autograd checks it to refuse gradients computed from values that changed."""
+        return self._version_ref[0]
+
+    def _bump_version(self) -> None:
+        self._version_ref[0] += 1
 
     # --- metadata -------------------------------------------------------------------------
     @property
@@ -391,13 +404,14 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         if self.requires_grad and _autograd.is_grad_enabled():
-            # The graph has no version counters yet: an in-place write would silently
-            # change what recorded ops saved. Refuse it, as PyTorch does for leaves.
+            # tinytorch does not rewrite the graph for in-place writes (PyTorch does for
+            # non-leaves); refusing is honest, and the version counter catches the rest.
             raise RuntimeError("cannot write in place into a tensor that requires grad "
                                "while gradients are recorded\nhint: do it inside "
                                "`with tt.no_grad():` (a parameter update), or write into "
                                "a .detach()ed or .clone()d tensor")
         _ops.copy_into(self[index], value)
+        self._bump_version()
 
     def contiguous(self) -> Tensor:
         """Self when already contiguous, else a row-major copy (via the copy kernel)."""
@@ -582,3 +596,13 @@ def _reject_ndarray(other, op: str) -> None:
 
 from tinytorch import autograd as _autograd  # noqa: E402  (autograd imports Tensor)
 from tinytorch import ops as _ops  # noqa: E402  (ops imports Tensor from here)
+from tinytorch.ops import inplace as _inplace  # noqa: E402
+
+# In-place methods live in ops/inplace.py; x += y is in place, as in PyTorch.
+for _name in _inplace.__all__:
+    setattr(Tensor, _name, getattr(_inplace, _name))
+Tensor.__iadd__ = _inplace.add_
+Tensor.__isub__ = _inplace.sub_
+Tensor.__imul__ = _inplace.mul_
+Tensor.__itruediv__ = _inplace.div_
+del _name

@@ -32,6 +32,7 @@ from tinytorch.ops.elementwise import (
     unary,
     where,
 )
+from tinytorch.ops import inplace
 from tinytorch.ops.join import cat, stack
 from tinytorch.ops.matmul import matmul
 from tinytorch.ops.reduce import amax, amin, argmax, argmin, max, mean, min, sum
