@@ -4,6 +4,7 @@
 which validate their arguments, allocate the output and run ``dispatch.call(op, ...)``.
 """
 
+from tinytorch.ops import inplace
 from tinytorch.ops.elementwise import (
     abs,
     add,
@@ -32,7 +33,6 @@ from tinytorch.ops.elementwise import (
     unary,
     where,
 )
-from tinytorch.ops import inplace
 from tinytorch.ops.join import cat, stack
 from tinytorch.ops.matmul import matmul
 from tinytorch.ops.reduce import amax, amin, argmax, argmin, max, mean, min, sum
