@@ -73,7 +73,8 @@ class Tensor:
         if not isinstance(data, np.ndarray):
             raise TypeError("Tensor(...) takes a numpy array; use tt.tensor(data) for lists "
                             "and scalars")
-        self.dtype = _dt.as_dtype(data.dtype)
+        # a dict lookup first: this runs for every tensor an op makes
+        self.dtype = _dt._BY_NP.get(data.dtype) or _dt.as_dtype(data.dtype)
         if storage is None:  # a fresh tensor owns a fresh contiguous buffer
             if data.size == 0:
                 # numpy 2 gives every dimension of an empty array stride 0; PyTorch keeps
