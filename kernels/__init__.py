@@ -10,9 +10,20 @@ compiles on first call, and the CUDA kernels in ``kernels/cuda/`` are imported o
 
 import functools
 
-from . import activation, elementwise, elementwise_backward, loss, matmul, optim, reduce
+from . import (
+    activation,
+    elementwise,
+    elementwise_backward,
+    linear,
+    loss,
+    matmul,
+    optim,
+    reduce,
+    reduce_backward,
+)
 
-FAMILIES = (elementwise, elementwise_backward, reduce, matmul, activation, loss, optim)
+FAMILIES = (elementwise, elementwise_backward, reduce, reduce_backward, matmul, linear, activation,
+            loss, optim)
 
 REGISTRY: dict[str, dict] = {}
 for _family in FAMILIES:

@@ -9,16 +9,20 @@ Math (``g`` is the gradient of the output, ``y`` the forward output):
 - ``exp``: ``dx = g * y``; ``log``: ``dx = g / x``; ``sqrt``: ``dx = g / (2 * y)``
 - ``relu``: ``dx = g`` where ``x > 0``, else 0; ``abs``: ``dx = g * sign(x)`` (0 at 0)
 - ``sigmoid``: ``dx = g * y * (1 - y)``; ``tanh``: ``dx = g * (1 - y**2)``
+- ``clamp``: ``dx = g`` where ``lo <= x <= hi`` (both ends included, as PyTorch), else 0;
+  NaN ``x`` fails both tests and gets 0. The caller passes ``lo``/``hi`` as the forward
+  used them (``-inf``/``inf`` for a missing bound), in the gradient's dtype.
 
 ``add``, ``sub`` and ``neg`` need no kernel of their own: their gradients are the incoming
 gradient itself or its negation, which the function layer gets from the ``copy`` and ``neg``
-forward kernels (through the dispatcher).
+forward kernels (through the dispatcher). Nor does ``where``: its gradients are
+``where(cond, g, 0)`` and ``where(cond, 0, g)``, the ``where`` forward kernel again.
 
 Shapes: as the forward kernels, every operand is 2-D ``(R, C)``: the function layer
 broadcasts ``g``, the inputs and the outputs to the output's shape and views them as 2-D
 (``layout.views_2d``); the gradient of a broadcast input is reduced back to its shape by the
 autograd engine (``ops.sum``), not here. Outputs come first: ``mul_backward(grad_a, grad_b,
-g, a, b)``, ``exp_backward(grad_x, g, y)``.
+g, a, b)``, ``exp_backward(grad_x, g, y)``, ``clamp_backward(grad_x, g, x, lo=..., hi=...)``.
 
 Cost per element: a few FLOPs and ``(operands) * itemsize`` bytes moved: memory-bound, as the
 forward ops.
@@ -118,6 +122,24 @@ def tanh_backward_naive(grad_x, g, y):
             grad_x[i, j] = g[i, j] * (1 - t * t)
 
 
+# Unary ops with parameters: (grad_x, g, x, *params), the params by keyword as in forward.
+
+def clamp_backward_naive(grad_x, g, x, lo, hi):
+    """``g`` where ``lo <= x <= hi``, else exactly 0 (a NaN or infinite ``g`` outside the
+    range does not leak through, as PyTorch's masked gradient).
+
+    >>> gx = np.empty((1, 4))
+    >>> clamp_backward_naive(gx, np.full((1, 4), 2.0), np.array([[-1.0, 0.0, 1.0, 3.0]]),
+    ...                      lo=0.0, hi=1.0)
+    >>> gx.tolist()
+    [[0.0, 2.0, 2.0, 0.0]]
+    """
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            v = x[i, j]
+            grad_x[i, j] = g[i, j] if (v >= lo and v <= hi) else 0.0
+
+
 # --- jit --------------------------------------------------------------------------------
 # Each jit kernel is its naive twin compiled (built in the table below with _jit()).
 
@@ -170,13 +192,18 @@ def tanh_backward_numpy(grad_x, g, y):
     np.copyto(grad_x, g * (1 - y * y), casting="unsafe")
 
 
+def clamp_backward_numpy(grad_x, g, x, lo, hi):
+    np.copyto(grad_x, np.where((x >= lo) & (x <= hi), g, 0.0), casting="unsafe")
+
+
 # --- table ------------------------------------------------------------------------------
 
 BINARY = ("mul", "div", "pow")
 UNARY = ("exp", "log", "sqrt", "relu", "abs", "sigmoid", "tanh")
+PARAMETRIC = ("clamp",)  # unary, with keyword parameters after the arrays
 
 KERNELS = {}
-for _name in BINARY + UNARY:
+for _name in BINARY + UNARY + PARAMETRIC:
     _naive = globals()[f"{_name}_backward_naive"]
     _jitted = _jit(_naive)
     globals()[f"{_name}_backward_jit"] = _jitted  # importable by name, like the others

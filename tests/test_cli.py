@@ -105,7 +105,7 @@ def test_readme_quick_start_commands_exist():
     """The README's two commands name things that exist here."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     text = open(os.path.join(root, "README.md")).read()
-    assert "tinytorch doctor && tinytorch bench matmul" in text
+    assert "pip install -e . && tinytorch mlp" in text
     assert 'pip install -e ".[dev]" && python -m pytest' in text
 
 
@@ -127,3 +127,19 @@ def test_every_package_folder_is_listed_for_the_wheel():
                 found.add(".".join((prefix, *rel)))
     found.discard("tinytorch.kernels.kernels")
     assert found <= listed, f"missing from pyproject packages: {sorted(found - listed)}"
+
+
+def test_mlp_command_trains_and_reports(capsys):
+    assert cli.main(["mlp", "--backends", "jit", "--epochs", "2", "--no-torch",
+                     "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "MLP 64-128-10 on the digits" in out and "jit step:" in out
+    row = next(line for line in out.splitlines() if line.startswith("jit "))
+    assert float(row.split()[1].rstrip("%")) > 50  # two epochs already learn a lot
+
+
+def test_mlp_command_rejects_bad_arguments(capsys):
+    assert cli.main(["mlp", "--epochs", "0"]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert cli.main(["mlp", "--backends", "turbo", "--no-torch"]) == 2
+    assert "turbo" in capsys.readouterr().err

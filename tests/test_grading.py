@@ -8,6 +8,7 @@ The reference of a lab is built here from the lab itself plus its solved functio
 reference plus one buggy function (``labs_reference/wrong/``) appended, which replaces the
 correct one. So the references cannot drift from the labs students get."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,34 +22,18 @@ WRONG = REFERENCE / "wrong"
 MAIN = 'if __name__ == "__main__":'
 
 
-LABS = {"00": "lab00_setup.py", "01": "lab01_tensor.py"}
-UNTOUCHED_POINTS = {"00": 2, "01": 0}  # lab 00: points for a working environment
+def _lab_tables() -> dict:
+    """One ``labNN.json`` per lab: its file name, the points an untouched copy keeps (lab
+    00: a working environment), and each wrong variant with the tests it must fail."""
+    return {p.stem[3:]: json.loads(p.read_text()) for p in sorted(REFERENCE.glob("lab*.json"))}
 
+
+TABLES = _lab_tables()
+LABS = {lab: t["file"] for lab, t in TABLES.items()}
+UNTOUCHED_POINTS = {lab: t["untouched_points"] for lab, t in TABLES.items()}
 # wrong variant -> the tests it must fail (all others pass)
-WRONG_VARIANTS = {
-    "lab00_mean_not_median": {"test_time_call_reports_the_median_of_the_repeats"},
-    "lab00_first_call_in_median": {"test_time_call_calls_fn_once_plus_repeat_times"},
-    "lab00_python_version_short": {"test_env_report_versions_match_this_interpreter"},
-    "lab00_sum_rows_off_by_one": {"test_sum_rows_matches_numpy",
-                                  "test_sum_rows_compiles_with_numba",
-                                  "test_sum_rows_runs_as_a_tinytorch_backend"},
-    "lab01_reversed_strides": {"test_contiguous_strides_of_common_shapes",
-                               "test_contiguous_strides_with_size_one_dims_and_0d",
-                               "test_contiguous_strides_with_a_size_zero_dim"},
-    "lab01_add_off_by_one": {"test_add_loops_on_contiguous_arrays",
-                             "test_add_loops_with_broadcast_inputs",
-                             "test_add_loops_compiles_with_numba",
-                             "test_add_loops_runs_as_a_tinytorch_backend"},
-    "lab01_broadcast_no_check": {"test_broadcast_shape_of_compatible_shapes",
-                                 "test_broadcast_shape_rejects_incompatible_shapes",
-                                 "test_broadcast_error_message_names_both_shapes"},
-    "lab01_expand_keeps_stride": {"test_expand_gives_stride_zero_on_expanded_dims",
-                                  "test_expand_adds_leading_dims_with_stride_zero",
-                                  "test_expand_matches_tinytorch"},
-    "lab01_transpose_shape_only": {"test_strides_of_a_transpose",
-                                   "test_transpose_with_negative_or_equal_dims",
-                                   "test_transpose_matches_tinytorch"},
-}
+WRONG_VARIANTS = {variant: set(tests) for t in TABLES.values()
+                  for variant, tests in t["wrong"].items()}
 
 
 def reference_lab(lab: str, folder: Path) -> Path:

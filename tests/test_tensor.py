@@ -473,3 +473,30 @@ def test_repr_smoke():
 def test_check_against_assert_close():
     x = tt.arange(6.0).reshape(2, 3)
     assert_close(x.T, np.arange(6.0).reshape(2, 3).T)
+
+
+def test_deepcopy_gives_own_storage_and_keeps_views_together():
+    import copy
+
+    x = tt.arange(6.0).reshape(2, 3)
+    row = x[1]
+    x2, row2 = copy.deepcopy([x, row])
+    assert not x2.shares_storage(x) and row2.shares_storage(x2)
+    assert row2.storage_offset() == 3 and row2.tolist() == [3.0, 4.0, 5.0]
+    x2[1, 0] = 9.0
+    assert row2.tolist()[0] == 9.0 and row.tolist()[0] == 3.0
+    assert copy.deepcopy(tt.ones(3).expand(2, 3)).numpy().flags.writeable is False
+
+
+def test_deepcopy_of_a_model_copies_parameters_and_refuses_non_leaves():
+    import copy
+
+    from tinytorch import nn
+
+    model = nn.Sequential(nn.Linear(3, 2))
+    clone = copy.deepcopy(model)
+    w, w2 = model[0].weight, clone[0].weight
+    assert isinstance(w2, nn.Parameter) and w2.requires_grad and w2.is_leaf
+    assert w2.tolist() == w.tolist() and not w2.shares_storage(w)
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(w * 2)

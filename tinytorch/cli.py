@@ -1,4 +1,4 @@
-"""The ``tinytorch`` command: ``doctor``, ``bench``, ``grade``, ``lab``, ``modules``.
+"""The ``tinytorch`` command: ``doctor``, ``mlp``, ``bench``, ``grade``, ``lab``, ``modules``.
 
 >>> main(["modules"])  # doctest: +ELLIPSIS
 00  setup ...
@@ -49,6 +49,20 @@ def _bench(args) -> int:
         atomic_write_text(args.json, bench.to_json(all_rows))
         print(f"wrote {args.json}")
     return 0
+
+
+def _mlp(args) -> int:
+    from tinytorch.examples import mlp_digits  # noqa: PLC0415
+
+    if args.epochs < 1:
+        print(f"error: --epochs must be at least 1, got {args.epochs}", file=sys.stderr)
+        return 2
+    try:
+        return mlp_digits.main(args.backends, args.epochs, torch=not args.no_torch,
+                               quiet=args.quiet)
+    except ValueError as err:  # an unknown backend, from the dispatcher
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 def _grade(args) -> int:
@@ -124,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "backend (module 00)")
     p.add_argument("--no-kernels", action="store_true", help="only report, compile nothing")
     p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("mlp", help="train an MLP on the embedded digits on each backend: "
+                       "test accuracy and time per epoch (and PyTorch's, when installed)")
+    p.add_argument("--backends", nargs="+", default=["jit", "numpy"],
+                   help="default: jit numpy (naive works too: about a minute per epoch)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.set_defaults(func=_mlp)
 
     p = sub.add_parser("bench", help="time an op on every backend: median, GFLOP/s, "
                        "speed-up over naive, ratio to numpy")

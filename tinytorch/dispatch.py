@@ -295,10 +295,11 @@ def call(op: str, *args, **params) -> None:
     Every compute op of tinytorch goes through here, which is where the profiler (module 08)
     hooks in: each hook added with ``add_hook`` is entered around the kernel call.
     """
-    if not _hooks and not _op_overrides and _context.get() is None:
+    ctx = _context.get()
+    if not _hooks and not _op_overrides and (ctx is None or not ctx[2]):
         # The common case, kept short: it runs once per kernel call, so every microsecond
         # here is a microsecond on every op of a training step.
-        name = _default or _env_name or _env_default()
+        name = (_default or _env_name or _env_default()) if ctx is None else ctx[0]
         impls = _TABLE.get(op)
         fn = impls.get(name) if impls is not None else None
         if fn is not None and name != "cuda":

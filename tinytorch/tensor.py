@@ -103,6 +103,29 @@ class Tensor:
         view._version_ref = self._version_ref
         return view
 
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A copy with its own storage, as ``copy.deepcopy(model)`` needs. Views copied in
+        one ``deepcopy`` call keep sharing one new storage; leaves only, as in PyTorch."""
+        if self.grad_fn is not None:
+            raise RuntimeError("only tensors created by the user (graph leaves) support "
+                               "deepcopy\nhint: deepcopy a .detach()ed tensor")
+        storage = memo.get(id(self._storage))
+        if storage is None:
+            storage = self._storage.copy()
+            memo[id(self._storage)] = storage
+        data = np.ndarray(self._data.shape, self._data.dtype, buffer=storage,
+                          offset=self.storage_offset() * self.dtype.itemsize,
+                          strides=self._data.strides) if storage.size else storage.reshape(
+                              self._data.shape)
+        if not self._data.flags.writeable:  # an expand stays read-only
+            data.flags.writeable = False
+        copy = type(self).__new__(type(self))
+        Tensor.__init__(copy, data, storage, requires_grad=self.requires_grad)
+        copy._version_ref = memo.setdefault(id(self._version_ref), [0])
+        copy.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        memo[id(self)] = copy
+        return copy
+
     @property
     def _version(self) -> int:
         """How many in-place writes this tensor's storage has seen (through any view).

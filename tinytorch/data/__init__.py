@@ -1,1 +1,17 @@
-"""Data sets and loading (module 05); the embedded digits live here."""
+"""Data sets and loading (module 05); the embedded digits live here.
+
+``Dataset`` is the interface (``len(ds)`` and ``ds[i]``), ``TensorDataset`` serves the rows
+of tensors, and ``datasets.Digits`` is the UCI 8x8 handwritten digits, shipped inside the
+package (``DIGITS.md`` tells where it comes from).
+
+>>> import tinytorch as tt
+>>> images, labels = tt.data.datasets.Digits("train").tensors()
+>>> ds = tt.data.TensorDataset(images, labels)
+>>> len(ds), ds[0][0].shape
+(1438, (1, 8, 8))
+"""
+
+from tinytorch.data import datasets
+from tinytorch.data.dataset import Dataset, TensorDataset
+
+__all__ = ["Dataset", "TensorDataset", "datasets"]

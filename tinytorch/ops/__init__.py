@@ -34,12 +34,20 @@ from tinytorch.ops.elementwise import (
     where,
 )
 from tinytorch.ops.join import cat, stack
+from tinytorch.ops.linear import linear
 from tinytorch.ops.matmul import matmul
 from tinytorch.ops.reduce import amax, amin, argmax, argmin, max, mean, min, sum
 
 __all__ = [
     "abs", "add", "amax", "amin", "argmax", "argmin", "binary", "cast", "cat", "clamp",
-    "contiguous_copy", "copy_into", "div", "eq", "exp", "ge", "gt", "le", "log", "lt",
+    "contiguous_copy", "copy_into", "div", "eq", "exp", "ge", "gt", "le", "linear", "log", "lt",
     "matmul", "max", "mean", "min", "mul", "ne", "neg", "pow", "relu", "sigmoid", "sqrt",
     "stack", "sub", "sum", "tanh", "unary", "where",
 ]
+
+# Activations and losses with their fused kernels (tinytorch.nn.functional re-exports them).
+from tinytorch.ops.activation import dropout, gelu, leaky_relu, log_softmax, softmax
+from tinytorch.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+
+__all__ += ["binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu",
+            "leaky_relu", "log_softmax", "mse_loss", "nll_loss", "softmax"]

@@ -22,18 +22,6 @@ def is_operand(x) -> bool:
     return isinstance(x, Tensor) or isinstance(x, SCALAR_TYPES)
 
 
-def refuse_grad(op: str, *inputs) -> None:
-    """Ops whose backward is not written yet refuse inputs that require grad (while grad
-    mode is on) rather than silently cut the graph and train on wrong gradients."""
-    from tinytorch.autograd import is_grad_enabled  # noqa: PLC0415 (autograd imports ops)
-
-    flat = [t for x in inputs for t in (x if isinstance(x, (list, tuple)) else (x,))]
-    if is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in flat):
-        raise NotImplementedError(
-            f"{op}() has no backward yet, and an input requires grad\nhint: compute it "
-            "under `with tt.no_grad():` or on .detach()ed inputs")
-
-
 def require_tensor(x, op: str, name: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): {name} must be a Tensor, got {type(x).__name__}\n"

@@ -20,7 +20,6 @@ from tinytorch.layout import broadcast_shapes
 from tinytorch.ops._common import (
     as_array,
     new,
-    refuse_grad,
     require_operand,
     require_tensor,
     run,
@@ -252,14 +251,24 @@ def tanh(x):
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's names)
-    """Limit every element to ``[min, max]``; either bound may be omitted.
+    """Limit every element to ``[min, max]``; either bound may be omitted. The gradient
+    passes where ``min <= x <= max`` (both ends included, as PyTorch) and is 0 elsewhere.
 
     >>> import tinytorch as tt
-    >>> tt.clamp(tt.tensor([-2.0, 0.5, 3.0]), min=0.0, max=1.0).tolist()
-    [0.0, 0.5, 1.0]
+    >>> x = tt.tensor([-2.0, 0.0, 0.5, 3.0], requires_grad=True)
+    >>> y = tt.clamp(x, min=0.0, max=1.0)
+    >>> y.tolist()
+    [0.0, 0.0, 0.5, 1.0]
+    >>> y.sum().backward(); x.grad.tolist()
+    [0.0, 1.0, 1.0, 0.0]
     """
+    return _Clamp.apply(x, min, max)
+
+
+def _clamp_forward(x: Tensor, min, max) -> tuple:  # noqa: A002
+    """The clamped tensor, and the bounds as the kernel used them (in the result dtype,
+    ``-inf``/``inf`` or the integer limits for a missing one), which backward reuses."""
     require_tensor(x, "clamp")
-    refuse_grad("clamp", x)
     if min is None and max is None:
         raise ValueError("clamp(): at least one of min and max must be given")
     for name, v in (("min", min), ("max", max)):
@@ -278,19 +287,45 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's nam
     hi = scalar_as(limits[1] if max is None else max, compute, "clamp", "max")
     out = np.empty(x.shape, compute.np)
     run("clamp_forward", out, as_array(x, compute), lo=lo, hi=hi)
-    return new(out)
+    return new(out), lo, hi
+
+
+class _Clamp(Function):
+    """Saves the input and the bounds the forward kernel used; backward runs the
+    ``clamp_backward`` kernel (``g`` where ``lo <= x <= hi``, else 0)."""
+
+    @staticmethod
+    def forward(ctx, x, min, max):  # noqa: A002
+        out, ctx.lo, ctx.hi = _clamp_forward(x, min, max)
+        ctx.save_for_backward(x)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        grad_x = np.empty(grad.shape, grad.dtype.np)
+        run("clamp_backward", grad_x, grad._data, as_array(x, grad.dtype), lo=ctx.lo,
+            hi=ctx.hi)
+        return new(grad_x), None, None
 
 
 def where(condition: Tensor, a, b) -> Tensor:
-    """``a`` where ``condition`` is true, else ``b``; all three broadcast together.
+    """``a`` where ``condition`` is true, else ``b``; all three broadcast together. The
+    gradient goes to ``a`` where the condition holds and to ``b`` elsewhere.
 
     >>> import tinytorch as tt
-    >>> x = tt.tensor([-1.0, 2.0])
-    >>> tt.where(x > 0, x, 0.0).tolist()
+    >>> x = tt.tensor([-1.0, 2.0], requires_grad=True)
+    >>> y = tt.where(x > 0, x, 0.0)
+    >>> y.tolist()
     [0.0, 2.0]
+    >>> (y * 3).sum().backward(); x.grad.tolist()
+    [0.0, 3.0]
     """
+    return _Where.apply(condition, a, b)
+
+
+def _where_forward(condition: Tensor, a, b) -> Tensor:
     require_tensor(condition, "where", "condition")
-    refuse_grad("where", a, b)
     if condition.dtype is not dt.bool_:
         raise TypeError(f"where(): condition must be a bool tensor, got {condition.dtype}\n"
                         "hint: compare to get one, e.g. x > 0")
@@ -302,6 +337,26 @@ def where(condition: Tensor, a, b) -> Tensor:
     out = np.empty(shape, compute.np)
     run("where_forward", out, condition._data, as_array(a, compute), as_array(b, compute))
     return new(out)
+
+
+class _Where(Function):
+    """``grad_a = where(cond, g, 0)``, ``grad_b = where(cond, 0, g)``: the ``where``
+    forward kernel again, at the output's shape (the engine sums each back to its
+    operand's shape and casts it to its dtype). Scalar operands get no gradient."""
+
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        out = _where_forward(condition, a, b)
+        ctx.save_for_backward(condition)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        _, need_a, need_b = ctx.needs_input_grad
+        return (None,
+                _where_forward(condition, grad, 0.0) if need_a else None,
+                _where_forward(condition, 0.0, grad) if need_b else None)
 
 
 def contiguous_copy(x: Tensor) -> Tensor:

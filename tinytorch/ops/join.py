@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinytorch import dtypes as dt
+from tinytorch.autograd import Function
 from tinytorch.layout import normalize_dim
-from tinytorch.ops._common import as_array, new, refuse_grad, run
+from tinytorch.ops._common import as_array, new, run
 from tinytorch.tensor import Tensor
 
 
@@ -33,14 +34,23 @@ def _check_sequence(tensors, op: str) -> list:
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
-    """Concatenate along ``dim``; all other sizes must match. Dtypes promote.
+    """Concatenate along ``dim``; all other sizes must match. Dtypes promote. The gradient
+    of each input is its slice of the output's gradient.
 
     >>> import tinytorch as tt
     >>> tt.cat([tt.tensor([1, 2]), tt.tensor([3])]).tolist()
     [1, 2, 3]
+    >>> a = tt.ones(2, requires_grad=True)
+    >>> (tt.cat([a, tt.zeros(1)]) * tt.tensor([2.0, 3.0, 4.0])).sum().backward()
+    >>> a.grad.tolist()
+    [2.0, 3.0]
     """
     tensors = _check_sequence(tensors, "cat")
-    refuse_grad("cat", tensors)
+    return _Cat.apply(dim, *tensors)  # unpacked: apply looks for tensors among its arguments
+
+
+def _cat_forward(tensors: list, dim) -> tuple[Tensor, int]:
+    """The concatenation and the normalised dim."""
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ValueError("cat(): zero-dimensional tensors cannot be concatenated\n"
@@ -68,7 +78,32 @@ def cat(tensors, dim: int = 0) -> Tensor:
         window[d] = slice(start, start + t.shape[d])
         run("copy_forward", out[tuple(window)], as_array(t, dtype))
         start += t.shape[d]
-    return new(out)
+    return new(out), d
+
+
+class _Cat(Function):
+    """The gradient of input ``i`` is the slice of the output's gradient that it filled: a
+    view, nothing copied (the engine casts it back to the input's dtype when the output's
+    was promoted). Inputs that need no gradient get ``None``."""
+
+    @staticmethod
+    def forward(ctx, dim, *tensors):
+        out, ctx.dim = _cat_forward(list(tensors), dim)
+        ctx.sizes = [t.shape[ctx.dim] for t in tensors]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        data, d = grad._data, ctx.dim
+        grads, start = [None], 0
+        for size, need in zip(ctx.sizes, ctx.needs_input_grad[1:], strict=True):
+            if need:
+                window = (slice(None),) * d + (slice(start, start + size),)
+                grads.append(grad._view(data[window]))
+            else:
+                grads.append(None)
+            start += size
+        return tuple(grads)
 
 
 def stack(tensors, dim: int = 0) -> Tensor:

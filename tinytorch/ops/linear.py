@@ -36,9 +36,9 @@ def _check(x, weight, bias) -> None:
         raise ValueError(f"linear(): weight must be 2-D (out_features, in_features), got "
                          f"shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear(): input of shape {x.shape} does not match weight of shape "
-                         f"{weight.shape}: the last dimension of the input must be "
-                         f"in_features={weight.shape[1]}")
+        raise ValueError(f"linear(): input of shape {x.shape} has "
+                         f"{x.shape[-1] if x.ndim else 'no'} features but weight of shape "
+                         f"{weight.shape} expects in_features={weight.shape[1]} (its dim 1)")
     if not weight.dtype.is_floating_point or x.dtype != weight.dtype:
         raise TypeError(f"linear(): input and weight must have the same floating dtype, got "
                         f"{x.dtype.name} and {weight.dtype.name}\nhint: x.to(weight.dtype)")

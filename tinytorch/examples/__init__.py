@@ -1,0 +1,1 @@
+"""Runnable end-to-end examples (``tinytorch mlp`` runs ``mlp_digits``)."""
