@@ -747,8 +747,6 @@ def test_bad_parameter_lists(spy):
         (lambda: SGD(42), TypeError, "iterable of tensors or of dicts, got int"),
         (lambda: SGD([w, np.ones(2)]), TypeError, "parameter 1 of group 0 is a ndarray, "
          "not a Tensor"),
-        (lambda: SGD([tt.ones(2)]), ValueError, "parameter 0 of group 0 (shape (2,)) does "
-         "not require grad"),
         (lambda: SGD([not_leaf]), ValueError, "is not a leaf"),
         (lambda: SGD([w, w]), ValueError, "parameter 1 of group 0 appears twice"),
         (lambda: SGD([{"params": [w]}, {"params": [w_(), w]}]), ValueError,
@@ -909,3 +907,13 @@ def test_steps_bump_the_version_counter():
     SGD([w], lr=0.1).step()
     assert w._version == before + 1
 
+
+
+def test_frozen_parameters_are_accepted_and_left_alone():
+    """As PyTorch: a parameter that does not require grad gets no .grad, so no update."""
+    trained = tt.ones(2, requires_grad=True)
+    frozen = tt.ones(2)
+    opt = SGD([trained, frozen], lr=0.5)
+    (trained * frozen).sum().backward()
+    opt.step()
+    assert trained.tolist() == [0.5, 0.5] and frozen.tolist() == [1.0, 1.0]

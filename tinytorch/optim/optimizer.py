@@ -137,10 +137,9 @@ class Optimizer:
             where = f"parameter {i} of group {k}"
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: {where} is a {type(p).__name__}, not a Tensor")
-            if not p.requires_grad:
-                raise ValueError(f"{name}: {where} (shape {p.shape}) does not require "
-                                 "grad, so it would never be updated\nhint: create it "
-                                 "with requires_grad=True, or leave it out")
+            # A frozen parameter (requires_grad False) is accepted and, having no .grad,
+            # never updated: as PyTorch, so SGD(model.parameters()) works on a partly
+            # frozen model.
             if not p.is_leaf:
                 raise ValueError(f"{name}: {where} (shape {p.shape}) is not a leaf: it was "
                                  f"computed by {p.grad_fn!r} and gets no .grad\nhint: "
