@@ -41,3 +41,11 @@ def _restore_dispatch_state():
         d._TABLE[op].clear()
         d._TABLE[op].update(impls)
     d._extra_backends[:] = saved[4]
+
+
+@pytest.fixture
+def spy():
+    """Every kernel replaced by a spy that records and raises (``tt.testing.no_kernel_runs``):
+    a test using it proves its error came before any kernel ran."""
+    with tt.testing.no_kernel_runs() as calls:
+        yield calls

@@ -14,7 +14,7 @@ import pytest
 
 import tinytorch as tt
 from tinytorch.kernels import REGISTRY
-from tinytorch.testing import assert_close, gradcheck
+from tinytorch.testing import KernelCalled, assert_close, gradcheck
 
 
 def leaf(rng, *shape, low=-1.0, high=1.0, dtype=tt.float64):
@@ -440,25 +440,7 @@ def test_cat_and_stack_gradients_match_torch(join, dim):
 
 # --- bad input: errors before any kernel, with inputs that require grad ---------------------
 
-class KernelCalled(Exception):  # noqa: N818 (it reports an event)
-    """Raised by a spy kernel: validation let bad input through to a kernel."""
 
-
-@pytest.fixture
-def spy():
-    calls = []
-
-    def make(op):
-        def kernel(*args, **params):
-            calls.append(op)
-            raise KernelCalled(f"{op} ran on bad input")
-        return kernel
-
-    for op in REGISTRY:
-        tt.register_kernel(op, "spy", make(op))
-    with tt.backend("spy"):
-        yield calls
-    assert calls == [], f"kernels ran before the error was raised: {calls}"
 
 
 def test_bad_input_to_the_differentiable_ops_raises_before_any_kernel(spy):

@@ -12,37 +12,8 @@ import numpy as np
 import pytest
 
 import tinytorch as tt
-from tinytorch.kernels import REGISTRY
-
-
-class KernelCalled(Exception):  # noqa: N818 (what it reports is the event, not an error)
-    """Raised by a spy kernel: validation let bad input through to a kernel."""
-
-
-@pytest.fixture
-def spy():
-    calls = []
-
-    def make(op):
-        def kernel(*args, **params):
-            calls.append(op)
-            raise KernelCalled(f"{op} ran on bad input")
-        return kernel
-
-    for op in REGISTRY:
-        tt.register_kernel(op, "spy", make(op))
-    with tt.backend("spy"):
-        yield calls
-    assert calls == [], f"kernels ran before the error was raised: {calls}"
-
-
-def raises(exc, fn, *match):
-    """``fn()`` raises ``exc``, and its message contains every string in ``match``."""
-    with pytest.raises(exc) as info:
-        fn()
-    for m in match:
-        assert m in str(info.value), f"{m!r} not in message: {info.value}"
-    return info.value
+from tinytorch.testing import KernelCalled
+from tinytorch.testing import assert_raises as raises
 
 
 def test_the_spy_does_see_kernels(spy):

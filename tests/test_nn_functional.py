@@ -21,9 +21,8 @@ import pytest
 import tinytorch as tt
 import tinytorch.nn.functional as F
 from tinytorch import dispatch
-from tinytorch.kernels import REGISTRY
 from tinytorch.kernels import loss as loss_kernels
-from tinytorch.testing import assert_close, gradcheck
+from tinytorch.testing import KernelCalled, assert_close, gradcheck
 
 FLOATS = (np.float32, np.float64)
 
@@ -682,27 +681,7 @@ def test_bce_with_logits_matches_pytorch(rng, reduction, pos_weight):
 
 # --- 5. bad input: the error, and no kernel ran ------------------------------------------
 
-class KernelCalled(Exception):  # noqa: N818 (it reports an event)
-    """Raised by a spy kernel: validation let bad input reach a kernel."""
 
-
-@pytest.fixture
-def spy():
-    """Every kernel replaced by one that records its call and raises (the harness of
-    tests/test_errors.py); the test then checks that none ran."""
-    calls = []
-
-    def make(op):
-        def spy_kernel(*args, **params):
-            calls.append(op)
-            raise KernelCalled(f"{op} ran on bad input")
-        return spy_kernel
-
-    for op in REGISTRY:
-        tt.register_kernel(op, "spy", make(op))
-    with tt.backend("spy"):
-        yield calls
-    assert calls == [], f"kernels ran before the error was raised: {calls}"
 
 
 def test_the_spy_sees_these_kernels(spy):

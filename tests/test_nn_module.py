@@ -15,41 +15,15 @@ import pytest
 
 import tinytorch as tt
 from tinytorch import nn
-from tinytorch.kernels import REGISTRY
 from tinytorch.testing import assert_close, gradcheck
+from tinytorch.testing import assert_raises as raises
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-class KernelCalled(Exception):  # noqa: N818 (the event, not an error)
-    """Raised by a spy kernel: validation let bad input through to a kernel."""
 
 
-@pytest.fixture
-def spy():
-    """Every kernel replaced, under backend "spy", by one that records and raises."""
-    calls = []
 
-    def make(op):
-        def kernel(*args, **params):
-            calls.append(op)
-            raise KernelCalled(f"{op} ran on bad input")
-        return kernel
-
-    for op in REGISTRY:
-        tt.register_kernel(op, "spy", make(op))
-    with tt.backend("spy"):
-        yield calls
-    assert calls == [], f"kernels ran before the error was raised: {calls}"
-
-
-def raises(exc, fn, *match):
-    """``fn()`` raises ``exc`` whose message contains every string in ``match``."""
-    with pytest.raises(exc) as info:
-        fn()
-    for m in match:
-        assert m in str(info.value), f"{m!r} not in message: {info.value}"
-    return info.value
 
 
 def torch_or_skip():

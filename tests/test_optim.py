@@ -14,7 +14,7 @@ from tinytorch.kernels import optim as K
 from tinytorch.nn.utils import clip_grad_norm_, clip_grad_value_
 from tinytorch.optim import SGD, Adam, AdamW
 from tinytorch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR, StepLR
-from tinytorch.testing import assert_close
+from tinytorch.testing import KernelCalled, assert_close
 
 # --- the kernels against an oracle ---------------------------------------------------------
 
@@ -667,27 +667,7 @@ def test_clip_grad_value_matches_torch(rng):
 # --- bad input -------------------------------------------------------------------------------
 
 
-class KernelCalled(Exception):  # noqa: N818 (it reports an event)
-    """Raised by a spy kernel: validation let bad input through to a kernel."""
 
-
-@pytest.fixture
-def spy():
-    """Every kernel replaced by a spy under the backend 'spy' (as tests/test_errors.py):
-    the test proves that the error came before any kernel ran."""
-    calls = []
-
-    def make(op):
-        def kernel(*args, **params):
-            calls.append(op)
-            raise KernelCalled(f"{op} ran on bad input")
-        return kernel
-
-    for op in REGISTRY:
-        tt.register_kernel(op, "spy", make(op))
-    with tt.backend("spy"):
-        yield calls
-    assert calls == [], f"kernels ran before the error was raised: {calls}"
 
 
 def test_the_spy_sees_an_optimiser_step(spy):

@@ -11,9 +11,12 @@ worst element at index (1,): got 2.0, expected 2.5 (abs diff 0.5, allowed 1.33e-
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-__all__ = ["assert_close", "gradcheck", "tolerances"]
+__all__ = ["assert_close", "gradcheck", "tolerances", "KernelCalled", "no_kernel_runs",
+           "assert_raises"]
 
 # PyTorch's defaults for torch.testing.assert_close: (rtol, atol) per dtype.
 _TOLERANCES = {
@@ -151,3 +154,66 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
                 f"{tuple(int(i) for i in worst)}: analytical {ana[worst]!r}, numerical "
                 f"{num[worst]!r} (abs diff {diff[worst]:.3g}, allowed {allowed[worst]:.3g})")
     return True
+
+
+class KernelCalled(Exception):  # noqa: N818 (it reports an event, not an error)
+    """Raised by the spy kernels of ``no_kernel_runs``: validation let a call through."""
+
+
+@contextlib.contextmanager
+def no_kernel_runs():
+    """Inside the block every kernel is a spy (under a temporary backend ``"spy"``) that
+    records its op and raises ``KernelCalled``; leaving the block checks that none ran.
+    Proves that bad input is refused *before* compiled code, which does not bounds-check,
+    could see it. Yields the list of ops that reached a kernel.
+
+    >>> import tinytorch as tt
+    >>> x = tt.ones(2, 3)
+    >>> with no_kernel_runs():
+    ...     try:
+    ...         x @ tt.ones(4, 2)
+    ...     except ValueError:
+    ...         pass
+    """
+    from tinytorch import dispatch  # noqa: PLC0415 (testing is imported by tinytorch)
+
+    calls: list[str] = []
+
+    def make(op):
+        def spy_kernel(*args, **params):
+            calls.append(op)
+            raise KernelCalled(f"{op} ran on bad input")
+        return spy_kernel
+
+    added = "spy" not in dispatch._extra_backends
+    saved = {op: impls.get("spy") for op, impls in dispatch._TABLE.items()}
+    for op in dispatch._TABLE:
+        dispatch.register_kernel(op, "spy", make(op))
+    try:
+        with dispatch.backend("spy"):
+            yield calls
+    finally:
+        for op, previous in saved.items():
+            if previous is None:
+                dispatch._TABLE[op].pop("spy", None)
+            else:
+                dispatch._TABLE[op]["spy"] = previous
+        if added:
+            dispatch._extra_backends.remove("spy")
+    assert calls == [], f"kernels ran before the error was raised: {calls}"
+
+
+def assert_raises(exc, fn, *fragments):
+    """``fn()`` raises ``exc`` whose message contains every string in ``fragments``;
+    returns the exception.
+
+    >>> assert_raises(ValueError, lambda: int("x"), "invalid literal")
+    ValueError("invalid literal for int() with base 10: 'x'")
+    """
+    try:
+        fn()
+    except exc as err:
+        for fragment in fragments:
+            assert fragment in str(err), f"{fragment!r} not in message: {err}"
+        return err
+    raise AssertionError(f"{fn} did not raise {exc.__name__}")
