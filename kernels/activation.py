@@ -39,17 +39,13 @@ variant (``np.float64(0.0)``: the interpreter and numba then agree on the type).
 import math
 
 import numpy as np
-from numba import njit
+
+from ._twins import kernel_table
 
 SQRT_HALF = math.sqrt(0.5)  # erf(x / sqrt 2) = erf(x * sqrt(1/2))
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)  # the normal density's constant
 K_TANH = math.sqrt(2.0 / math.pi)  # the tanh form's k
 C_TANH = 0.044715  # the tanh form's cubic coefficient
-
-
-def _jit(fn):
-    """The jit twin of a naive kernel: literally the same source, compiled on first call."""
-    return njit(cache=True, error_model="numpy")(fn)
 
 
 # --- naive ------------------------------------------------------------------------------
@@ -214,7 +210,7 @@ def log_softmax_backward_naive(grad_x, g, y):
 
 
 # --- jit --------------------------------------------------------------------------------
-# Each jit kernel is its naive twin compiled (built in the table below with _jit()). At the
+# Each jit kernel is its naive twin compiled (built in the table below by kernel_table()). At the
 # sizes of a classifier head (10-1000 classes) the rows fit in L1 and the three passes of
 # softmax cost little; for a single-pass formulation see cross_entropy_forward_jit_online
 # in loss.py.
@@ -280,13 +276,5 @@ def log_softmax_backward_numpy(grad_x, g, y):
 
 OPS = ("gelu", "leaky_relu", "softmax", "log_softmax")
 
-KERNELS = {}
-for _name in OPS:
-    for _direction in ("forward", "backward"):
-        _naive = globals()[f"{_name}_{_direction}_naive"]
-        _jitted = _jit(_naive)
-        globals()[f"{_name}_{_direction}_jit"] = _jitted  # importable by name, like the others
-        KERNELS[f"{_name}_{_direction}"] = {
-            "naive": _naive, "jit": _jitted,
-            "numpy": globals()[f"{_name}_{_direction}_numpy"]}
-del _name, _direction, _naive, _jitted
+KERNELS = kernel_table(globals(), [f"{name}_{direction}" for name in OPS
+                                    for direction in ("forward", "backward")])

@@ -36,13 +36,8 @@ forward ops.
 """
 
 import numpy as np
-from numba import njit
 
-
-def _jit(fn):
-    """The jit twin of a naive kernel: literally the same source, compiled on first call."""
-    return njit(cache=True, error_model="numpy")(fn)
-
+from ._twins import kernel_table
 
 # --- naive ------------------------------------------------------------------------------
 # Binary ops: (grad_a, grad_b, g, a, b).
@@ -141,7 +136,7 @@ def clamp_backward_naive(grad_x, g, x, lo, hi):
 
 
 # --- jit --------------------------------------------------------------------------------
-# Each jit kernel is its naive twin compiled (built in the table below with _jit()).
+# Each jit kernel is its naive twin compiled (built in the table below by kernel_table()).
 
 
 # --- numpy ------------------------------------------------------------------------------
@@ -202,11 +197,4 @@ BINARY = ("mul", "div", "pow")
 UNARY = ("exp", "log", "sqrt", "relu", "abs", "sigmoid", "tanh")
 PARAMETRIC = ("clamp",)  # unary, with keyword parameters after the arrays
 
-KERNELS = {}
-for _name in BINARY + UNARY + PARAMETRIC:
-    _naive = globals()[f"{_name}_backward_naive"]
-    _jitted = _jit(_naive)
-    globals()[f"{_name}_backward_jit"] = _jitted  # importable by name, like the others
-    KERNELS[f"{_name}_backward"] = {"naive": _naive, "jit": _jitted,
-                                    "numpy": globals()[f"{_name}_backward_numpy"]}
-del _name, _naive, _jitted
+KERNELS = kernel_table(globals(), [f"{name}_backward" for name in BINARY + UNARY + PARAMETRIC])

@@ -48,13 +48,9 @@ back an ``(N, C)`` log-probability array and keep it alive for backward. ``mse``
 """
 
 import numpy as np
-from numba import njit
 
-
-def _jit(fn):
-    """The jit twin of a naive kernel: literally the same source, compiled on first call."""
-    return njit(cache=True, error_model="numpy")(fn)
-
+from ._twins import jit_twin as _jit
+from ._twins import kernel_table
 
 # --- naive ------------------------------------------------------------------------------
 
@@ -235,7 +231,7 @@ def bce_with_logits_backward_naive(grad_x, g, x, y, pos_weight):
 
 
 # --- jit --------------------------------------------------------------------------------
-# Each jit kernel in the table is its naive twin compiled (built below with _jit()).
+# Each jit kernel in the table is its naive twin compiled (built below by kernel_table()).
 #
 # The optimised variant: one pass over each row instead of two ("online softmax",
 # Milakov & Gimelshein 2018, the idea FlashAttention builds on). The naive kernel reads a
@@ -355,16 +351,8 @@ def bce_with_logits_backward_numpy(grad_x, g, x, y, pos_weight):
 
 OPS = ("cross_entropy", "nll", "mse", "bce_with_logits")
 
-KERNELS = {}
-for _name in OPS:
-    for _direction in ("forward", "backward"):
-        _naive = globals()[f"{_name}_{_direction}_naive"]
-        _jitted = _jit(_naive)
-        globals()[f"{_name}_{_direction}_jit"] = _jitted  # importable by name, like the others
-        KERNELS[f"{_name}_{_direction}"] = {
-            "naive": _naive, "jit": _jitted,
-            "numpy": globals()[f"{_name}_{_direction}_numpy"]}
-del _name, _direction, _naive, _jitted
+KERNELS = kernel_table(globals(), [f"{name}_{direction}" for name in OPS
+                                    for direction in ("forward", "backward")])
 
 # Every variant of the cross-entropy forward, slowest first; one signature for all.
 VARIANTS = {
