@@ -82,6 +82,7 @@ from tinytorch.ops import (
     where,
 )
 from tinytorch.random import manual_seed
+from tinytorch.summary import summary
 from tinytorch.tensor import Tensor
 
 __version__ = "0.1.0"

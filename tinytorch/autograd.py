@@ -197,6 +197,11 @@ def _needs_record(inputs) -> bool:
     return False
 
 
+# Callables told about every Node that Function.apply creates (``tinytorch.summary`` uses
+# this to count the bytes each layer saves for backward); empty on the hot path.
+_node_observers: list = []
+
+
 def record(out: Tensor, name: str, backward, inputs: tuple) -> Tensor:
     """Attach ``backward(grad) -> grads`` to ``out`` when an input requires grad and
     recording is on (used by the views in ``tensor.py``, which need no saved tensors)."""
@@ -247,6 +252,9 @@ class Function:
             ctx._name = name
             out.grad_fn = Node(name, cls.backward, ctx, args)
             out.requires_grad = True
+            if _node_observers:
+                for observe in _node_observers:
+                    observe(out.grad_fn)
         return out
 
 
