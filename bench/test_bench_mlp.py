@@ -24,11 +24,12 @@ def test_mlp_epoch(benchmark, backend):
     benchmark.extra_info.update(mlp_digits.step_breakdown(backend, steps=100))
 
 
-def test_mlp_epoch_torch(benchmark):
+@pytest.mark.parametrize("threads", [None, 1], ids=["default-threads", "1-thread"])
+def test_mlp_epoch_torch(benchmark, threads):
     pytest.importorskip("torch")
     benchmark.group = "MLP 64-128-10 epoch, digits train split, batch 32"
-    benchmark.pedantic(lambda: mlp_digits.torch_mlp_epoch_seconds(epochs=1), rounds=7,
-                       iterations=1, warmup_rounds=1)
+    benchmark.pedantic(lambda: mlp_digits.torch_mlp_epoch_seconds(epochs=1, threads=threads),
+                       rounds=7, iterations=1, warmup_rounds=1)
 
 
 def test_mlp_naive_steps(benchmark):

@@ -154,11 +154,23 @@ def step_breakdown(backend: str = "jit", *, steps: int = 200, batch_size: int = 
 
 
 def torch_mlp_epoch_seconds(epochs: int = 3, *, batch_size: int = 32, lr: float = 2e-3,
-                            hidden: int = 128, seed: int = 0) -> tuple[list, float]:
+                            hidden: int = 128, seed: int = 0,
+                            threads: int | None = None) -> tuple[list, float]:
     """The same model, optimiser, batches and loop in PyTorch: per-epoch seconds and test
-    accuracy. Raises ImportError when PyTorch is not installed."""
+    accuracy. ``threads`` sets ``torch.set_num_threads`` for the run (restored after).
+    Raises ImportError when PyTorch is not installed."""
     import torch  # noqa: PLC0415 (optional)
 
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _torch_run(torch, epochs, batch_size, lr, hidden, seed)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _torch_run(torch, epochs, batch_size, lr, hidden, seed):
     train_x, train_y = _arrays("train")
     test_x, test_y = _arrays("test")
     torch.manual_seed(seed)
