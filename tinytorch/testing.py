@@ -151,8 +151,9 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
             raise AssertionError(
                 f"gradcheck: gradient of input {k} (shape {t.shape}) is wrong at "
                 f"{int(bad.sum())} of {t.numel()} elements; worst at index "
-                f"{tuple(int(i) for i in worst)}: analytical {ana[worst]!r}, numerical "
-                f"{num[worst]!r} (abs diff {diff[worst]:.3g}, allowed {allowed[worst]:.3g})")
+                f"{tuple(int(i) for i in worst)}: analytical {float(ana[worst])!r}, "
+                f"numerical {float(num[worst])!r} (abs diff {diff[worst]:.3g}, allowed "
+                f"{allowed[worst]:.3g})")
     return True
 
 
