@@ -12,18 +12,24 @@ import functools
 
 from . import (
     activation,
+    conv,
     elementwise,
     elementwise_backward,
     linear,
     loss,
     matmul,
+    norm,
     optim,
+    pool,
     reduce,
     reduce_backward,
+    transforms,
 )
 
 FAMILIES = (elementwise, elementwise_backward, reduce, reduce_backward, matmul, linear, activation,
-            loss, optim)
+            loss, optim, transforms)
+FAMILIES += (conv,)
+FAMILIES += (pool, norm)
 
 REGISTRY: dict[str, dict] = {}
 for _family in FAMILIES:

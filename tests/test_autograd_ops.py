@@ -542,6 +542,31 @@ CASES = {
                                    [leaf(r, 3, 4), leaf(r, 2, 4), leaf(r, 2)]), "linear_backward"),
                "no_bias_3d": (lambda r: (lambda x, w: tt.ops.linear(x, w),
                                          [leaf(r, 2, 2, 3), leaf(r, 4, 3)]), "linear_backward")},
+    "conv2d": {
+        "pad1": (lambda r: (lambda x, w, b: tt.ops.conv2d(x, w, b, padding=1),
+                            [leaf(r, 1, 2, 4, 4), leaf(r, 3, 2, 3, 3), leaf(r, 3)]),
+                 "conv2d_backward"),
+        "stride2_groups": (lambda r: (lambda x, w: tt.ops.conv2d(x, w, stride=2, groups=2),
+                                      [leaf(r, 2, 4, 5, 5), leaf(r, 2, 2, 3, 3)]),
+                           "conv2d_backward")},
+    "max_pool2d": {
+        "pad_stride2": (lambda r: (lambda t: F().max_pool2d(t, 3, 2, 1), [leaf(r, 1, 2, 5, 5)]),
+                        "max_pool2d_backward"),
+        "2x2": (lambda r: (lambda t: F().max_pool2d(t, 2), [leaf(r, 2, 1, 4, 4)]),
+                "max_pool2d_backward")},
+    "avg_pool2d": {
+        "ceil_pad": (lambda r: (lambda t: F().avg_pool2d(t, 2, 2, 1, ceil_mode=True),
+                                [leaf(r, 1, 2, 5, 4)]), "avg_pool2d_backward")},
+    "adaptive_avg_pool2d": {
+        "2x3": (lambda r: (lambda t: F().adaptive_avg_pool2d(t, (2, 3)), [leaf(r, 1, 2, 5, 4)]),
+                "adaptive_avg_pool2d_backward")},
+    "batch_norm": {
+        "train": (lambda r: (lambda x, w, b: F().batch_norm(x, None, None, w, b, training=True),
+                             [leaf(r, 3, 2, 2, 2), leaf(r, 2), leaf(r, 2)]),
+                  "batch_norm_backward"),
+        "eval": (lambda r: (lambda x: F().batch_norm(x, tt.zeros(2, dtype=tt.float64),
+                                                     tt.ones(2, dtype=tt.float64)),
+                            [leaf(r, 3, 2, 2)]), "batch_norm_backward")},
     "sum": {"sum": (lambda r: (lambda t: t.sum(1) * t.sum(), [leaf(r, 2, 3)]), None)},
     "mean": {"mean": (lambda r: (lambda t: t.mean(0), [leaf(r, 2, 3)]), None)},
     "clamp": {"clamp": (lambda r: (lambda t: t.clamp(-0.5, 0.5),
@@ -608,6 +633,11 @@ NON_DIFFERENTIABLE = {
     "le": "comparison: a bool result has no gradient",
     "gt": "comparison: a bool result has no gradient",
     "ge": "comparison: a bool result has no gradient",
+    # data-pipeline transforms run on loader batches, never inside a recorded graph
+    "normalize": "data transform (tinytorch.data.transforms): applied to input batches",
+    "crop": "data transform: random crop of input images",
+    "hflip": "data transform: random horizontal flip of input images",
+    "to_dtype": "data transform: uint8 images to float, before the model",
 }
 
 # Kernels that are not ops of a graph at all: they update tensors in place, under no_grad.

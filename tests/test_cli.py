@@ -105,7 +105,7 @@ def test_readme_quick_start_commands_exist():
     """The README's two commands name things that exist here."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     text = open(os.path.join(root, "README.md")).read()
-    assert "pip install -e . && tinytorch mlp" in text
+    assert "pip install -e . && tinytorch train" in text
     assert 'pip install -e ".[dev]" && python -m pytest' in text
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -136,3 +137,18 @@ def test_cli_grade_exits_zero_whatever_the_score_and_two_without_a_file(tmp_path
     out = subprocess.run([sys.executable, "-m", "tinytorch.cli", "grade", "99"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "no module '99'" in out.stderr
+
+
+def test_a_students_never_ending_thread_does_not_hang_the_grader(tmp_path):
+    """A non-daemon thread that never stops keeps a Python process from exiting; the plugin
+    leaves once every result is logged, so grading still finishes."""
+    grader = tmp_path / "test_lab00.py"
+    grader.write_text(
+        "import pytest\n\n@pytest.mark.points(1)\ndef test_starts_a_thread(student):\n"
+        "    student.start_forever()\n")
+    lab = tmp_path / "lab.py"
+    lab.write_text("import threading, time\n\ndef start_forever():\n"
+                   "    threading.Thread(target=lambda: time.sleep(3600)).start()\n")
+    start = time.monotonic()
+    result = engine.grade("00", lab, grader=grader, time_limit=30)
+    assert result.score == 1 and time.monotonic() - start < 25

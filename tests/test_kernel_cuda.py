@@ -477,6 +477,7 @@ def test_table_entries_load_the_named_launchers():
     assert set(CUDA_KERNELS) == {
         "add_forward", "sub_forward", "mul_forward", "div_forward",
         "relu_forward", "neg_forward", "exp_forward", "sum_forward", "matmul_forward",
+        "conv2d_forward",
     }
     for op, lazy in {**CUDA_KERNELS, **VARIANTS}.items():
         fn = lazy.load()

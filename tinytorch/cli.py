@@ -1,4 +1,5 @@
-"""The ``tinytorch`` command: ``doctor``, ``mlp``, ``bench``, ``grade``, ``lab``, ``modules``.
+"""The ``tinytorch`` command: ``train``, ``eval``, ``sweep``, ``mlp``, ``doctor``, ``bench``,
+``grade``, ``lab``, ``modules``.
 
 >>> main(["modules"])  # doctest: +ELLIPSIS
 00  setup ...
@@ -128,6 +129,123 @@ def _modules(args) -> int:
     return 0
 
 
+# --- train, eval, sweep (modules 06 and 07) --------------------------------------------------
+
+def _split_config_args(items: list[str], command: str) -> tuple[str | None, list[str]]:
+    """``[CONFIG] [key=value ...]``: the first item without '=' is the config."""
+    config, overrides = None, []
+    for item in items:
+        if "=" in item:
+            overrides.append(item)
+        elif config is None:
+            config = item
+        else:
+            raise ValueError(f"{command}: got two configs, {config!r} and {item!r}; "
+                             "overrides are written key=value (e.g. train.epochs=5)")
+    return config, overrides
+
+
+def _format_seconds(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1e3:.2f} ms"
+
+
+def _train_errors():
+    from tinytorch.config import ConfigError  # noqa: PLC0415
+    from tinytorch.runs import RunDirError  # noqa: PLC0415
+    from tinytorch.train import CheckpointError, DataMissing  # noqa: PLC0415
+
+    return (ConfigError, RunDirError, CheckpointError, DataMissing, FileNotFoundError,
+            ValueError)
+
+
+def _train(args) -> int:
+    from tinytorch import config as C  # noqa: PLC0415
+    from tinytorch.train import TrainingDiverged, experiment  # noqa: PLC0415
+
+    def log(line):
+        print(line, flush=True)
+
+    progress = False if args.quiet else None
+    line_log = None if args.quiet else log
+    try:
+        name, overrides = _split_config_args(args.args, "tinytorch train")
+        if args.backend:
+            overrides.append(f"backend={args.backend}")
+        if args.resume:
+            if name is not None:
+                raise ValueError(f"tinytorch train: give a CONFIG or --resume RUN_DIR, not "
+                                 f"both (got {name!r}); the run's own config.toml is used")
+            out = experiment.resume(args.resume, overrides=overrides, progress=progress,
+                                    log=line_log)
+        else:
+            if args.runs_dir:
+                overrides.append(f"runs_dir={args.runs_dir}")
+            cfg = C.load_config(name or "digits_cnn", overrides)
+            out = experiment.train(cfg, progress=progress, log=line_log)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except _train_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    cfg = out["experiment"].config
+    print(f"run directory: {out['run_dir']}")
+    print(f"test accuracy: {out['test_accuracy']:.4f}")
+    compare = args.compare if args.compare is not None else cfg.data.dataset == "digits"
+    if compare and args.naive_steps > 0:
+        fast = cfg.backend if cfg.backend != "naive" else "jit"
+        times = experiment.step_times(cfg, ("naive", fast),
+                                      steps={"naive": args.naive_steps})
+        ratio = times["naive"] / times[fast]
+        print(f"time per step (batch {cfg.data.batch_size}, {cfg.model.name}): naive "
+              f"{_format_seconds(times['naive'])}, {fast} {_format_seconds(times[fast])}: "
+              f"{fast} is {ratio:,.0f}x faster")
+    return 0
+
+
+def _eval(args) -> int:
+    from tinytorch.train import experiment  # noqa: PLC0415
+
+    try:
+        out = experiment.evaluate_run(args.run_dir, checkpoint=args.checkpoint,
+                                      split=args.split, backend=args.backend)
+    except _train_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"checkpoint: {out['checkpoint']} (epoch {out['epoch']}, step {out['step']})")
+    print(f"{args.split} loss: {out['loss']:.4f}")
+    print(f"{args.split} accuracy: {out['accuracy']:.4f}")
+    return 0
+
+
+def _sweep(args) -> int:
+    from tinytorch import config as C  # noqa: PLC0415
+    from tinytorch import sweep  # noqa: PLC0415
+
+    def log(line):
+        print(line, flush=True)
+
+    try:
+        name, overrides = _split_config_args(args.args, "tinytorch sweep")
+        if name is None:
+            raise ValueError("tinytorch sweep: give a CONFIG (a TOML file or a shipped "
+                             "config, e.g. digits_mlp)")
+        if args.backend:
+            overrides.append(f"backend={args.backend}")
+        if args.runs_dir:
+            overrides.append(f"runs_dir={args.runs_dir}")
+        cfg = C.load_config(name, overrides)
+        grid = C.parse_grid(args.grid or [])
+        out = sweep.run_sweep(cfg, grid, progress=False if args.quiet else None,
+                              log=None if args.quiet else log)
+    except _train_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(sweep.format_table(out["rows"], out["keys"]))
+    print(f"wrote {out['csv']}")
+    return 0 if all(row["status"] != "diverged" for row in out["rows"]) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinytorch", description="tinytorch: loops to systems. A teaching framework "
@@ -183,6 +301,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("modules", help="list the course modules in order")
     p.set_defaults(func=_modules)
+    p = sub.add_parser("train", help="train a model from a config in a run directory "
+                       "(default: the digits CNN with the jit backend, in ./runs/)")
+    p.add_argument("args", nargs="*", metavar="CONFIG|key=value",
+                   help="a TOML file or a shipped config (default digits_cnn; also "
+                   "digits_mlp, mnist_lenet, cifar10_lenet), and overrides such as "
+                   "train.epochs=5")
+    p.add_argument("--backend", help="naive, jit, numpy, ... (sets the config's backend)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest "
+                   "checkpoint (overrides still apply, e.g. train.epochs=40)")
+    p.add_argument("--runs-dir", help="where run folders go (default: the config's "
+                   "runs_dir, ./runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines")
+    p.add_argument("--compare", dest="compare", action="store_true", default=None,
+                   help="time naive and jit steps of the model at the end (default: on for "
+                   "the digits)")
+    p.add_argument("--no-compare", dest="compare", action="store_false",
+                   help="skip the naive/jit timing")
+    p.add_argument("--naive-steps", type=int, default=2,
+                   help="naive steps timed for the comparison (default 2)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="evaluate a run's checkpoint on its test split")
+    p.add_argument("run_dir", help="a run folder made by tinytorch train")
+    p.add_argument("--checkpoint", default="best",
+                   help="best (default), latest, or a checkpoint .json path")
+    p.add_argument("--split", default="test", choices=["test", "val"])
+    p.add_argument("--backend", help="default: the run's backend")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("sweep", help="train every point of a grid of config values and "
+                       "write a summary table (CSV)")
+    p.add_argument("args", nargs="*", metavar="CONFIG|key=value",
+                   help="a TOML file or shipped config, and overrides")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                   help="values of one key (repeat for more keys); list-valued keys "
+                   "separate points with ';'")
+    p.add_argument("--backend", help="sets the config's backend")
+    p.add_argument("--runs-dir", help="where the sweep folder goes")
+    p.add_argument("--quiet", action="store_true", help="only the final table")
+    p.set_defaults(func=_sweep)
     return parser
 
 

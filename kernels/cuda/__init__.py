@@ -85,6 +85,7 @@ CUDA_KERNELS: dict[str, LazyKernel] = {
     ),
     "sum_forward": LazyKernel("reduce", "sum_forward_cuda"),
     "matmul_forward": LazyKernel("matmul", "matmul_forward_cuda_tiled"),
+    "conv2d_forward": LazyKernel("conv", "conv2d_forward_cuda"),  # naive: one thread/output
 }
 
 # Alternative implementations of one op, for benchmarks and labs (same signature).

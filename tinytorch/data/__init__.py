@@ -11,7 +11,17 @@ package (``DIGITS.md`` tells where it comes from).
 (1438, (1, 8, 8))
 """
 
-from tinytorch.data import datasets
+from tinytorch.data import datasets, download, transforms
 from tinytorch.data.dataset import Dataset, TensorDataset
+from tinytorch.data.loader import (
+    DataLoader,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    default_collate,
+)
+from tinytorch.data.vision import CIFAR10, MNIST, FashionMNIST
 
-__all__ = ["Dataset", "TensorDataset", "datasets"]
+__all__ = ["Dataset", "TensorDataset", "datasets", "DataLoader", "Sampler", "SequentialSampler",
+           "RandomSampler", "default_collate", "transforms", "download", "MNIST",
+           "FashionMNIST", "CIFAR10"]

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tinytorch.data.dataset import Dataset
+from tinytorch.data.vision import CIFAR10, MNIST, FashionMNIST  # noqa: F401 (downloadable ones)
 from tinytorch.tensor import Tensor
 
 __all__ = ["Digits", "DIGITS_SHA256"]

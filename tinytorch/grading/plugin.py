@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -29,10 +31,23 @@ def pytest_configure(config):
     config._tt_results = open(config.getoption("--results"), "a", encoding="utf-8")  # noqa: SIM115
 
 
+def pytest_sessionfinish(session, exitstatus):
+    session.config._tt_exitstatus = int(exitstatus)
+
+
 def pytest_unconfigure(config):
     stream = getattr(config, "_tt_results", None)
     if stream is not None:
         stream.close()
+    # A thread of the student's that is not a daemon and never ends would keep this process
+    # alive after the last test (Python joins such threads at exit), and the engine would
+    # wait for it. Every result is logged by now: leave without joining it.
+    stuck = [t for t in threading.enumerate()
+             if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if stuck:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(getattr(config, "_tt_exitstatus", 0))
 
 
 def _write(config, **record) -> None:

@@ -11,11 +11,14 @@
 from tinytorch.nn import functional, init, utils
 from tinytorch.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.nn.container import ModuleList, Sequential
+from tinytorch.nn.conv import Conv2d
 from tinytorch.nn.layers import Dropout, Flatten, Identity
 from tinytorch.nn.linear import Linear
 from tinytorch.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from tinytorch.nn.module import LoadStateDictError, Module
+from tinytorch.nn.norm import BatchNorm2d
 from tinytorch.nn.parameter import Parameter
+from tinytorch.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "functional", "init", "utils",
@@ -24,3 +27,5 @@ __all__ = [
     "Dropout", "Flatten", "Identity", "Sequential", "ModuleList",
     "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss",
 ]
+__all__ += ["Conv2d"]
+__all__ += ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d"]

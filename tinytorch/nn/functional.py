@@ -100,3 +100,76 @@ def flatten(input: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:  # 
     for s in shape[start:end + 1]:
         merged *= s
     return input.reshape(shape[:start] + (merged,) + shape[end + 1:])
+
+
+__all__ += ["conv2d"]
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,  # noqa: A002
+           padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution, NCHW: ``input`` ``(N, C_in, H, W)`` or ``(C_in, H, W)``, ``weight``
+    ``(C_out, C_in / groups, KH, KW)``, ``bias`` ``(C_out,)``; ``padding`` an int, a pair,
+    ``"valid"`` or ``"same"``. One ``conv2d_forward`` kernel call, one ``conv2d_backward``
+    for all three gradients (``kernels/conv.py``, ``docs/conv.md``).
+
+    >>> import tinytorch as tt
+    >>> conv2d(tt.ones(1, 3, 8, 8), tt.ones(16, 3, 3, 3), padding=1).shape
+    (1, 16, 8, 8)
+    """
+    return ops.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+__all__ += ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm"]
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
+               ceil_mode: bool = False, return_indices: bool = False):
+    """Maximum over each window, NCHW (PyTorch's signature); with ``return_indices`` also
+    the position of each maximum in its plane. ``kernels/pool.py``, ``docs/pool_norm.md``.
+
+    >>> import tinytorch as tt
+    >>> max_pool2d(tt.ones(1, 3, 8, 8), 2).shape
+    (1, 3, 4, 4)
+    """
+    return ops.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode,
+                          return_indices)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """Mean over each window, NCHW, with PyTorch's divisor rules (``count_include_pad``,
+    ``ceil_mode``, ``divisor_override``).
+
+    >>> import tinytorch as tt
+    >>> avg_pool2d(tt.ones(1, 1, 4, 4), 2, padding=1).flatten().tolist()
+    [0.25, 0.5, 0.25, 0.5, 1.0, 0.5, 0.25, 0.5, 0.25]
+    """
+    return ops.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:  # noqa: A002
+    """Average pooling to a fixed ``output_size`` (an int or a pair, ``None`` keeps a size).
+
+    >>> import tinytorch as tt
+    >>> adaptive_avg_pool2d(tt.ones(2, 3, 7, 7), 1).shape
+    (2, 3, 1, 1)
+    """
+    return ops.adaptive_avg_pool2d(input, output_size)
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None,  # noqa: A002
+               running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Per-channel (dim 1) normalisation: batch statistics when ``training`` (updating the
+    running ones in place), running statistics otherwise; then ``* weight + bias``.
+
+    >>> import tinytorch as tt
+    >>> x = tt.tensor([[1.0], [3.0]])
+    >>> batch_norm(x, None, None, training=True, eps=0.0).flatten().tolist()
+    [-1.0, 1.0]
+    """
+    return ops.batch_norm(input, running_mean, running_var, weight, bias, training, momentum,
+                          eps)

@@ -47,7 +47,13 @@ __all__ = [
 
 # Activations and losses with their fused kernels (tinytorch.nn.functional re-exports them).
 from tinytorch.ops.activation import dropout, gelu, leaky_relu, log_softmax, softmax
+from tinytorch.ops.conv import conv2d
 from tinytorch.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from tinytorch.ops.norm import batch_norm
+from tinytorch.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 __all__ += ["binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu",
             "leaky_relu", "log_softmax", "mse_loss", "nll_loss", "softmax"]
+
+__all__ += ["conv2d"]  # convolution (module 03; kernels/conv.py)
+__all__ += ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "max_pool2d"]  # pool, norm
