@@ -74,3 +74,15 @@ def test_summary_accounts_for_a_cnn():
     assert pool.output_shape == (32, 4, 4, 4)
     assert pool.saved_bytes >= 32 * 4 * 4 * 4 * 8  # the argmax indices, int64
     assert report.total("param_bytes") == sum(p.nbytes for p in model.parameters())
+
+
+def test_the_conv_ladder_measures_checked_rungs_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinytorch.examples import conv_ladder
+
+    rows = conv_ladder.ladder(batch=2, rounds=1, rungs=["naive", "jit", "im2col"])
+    assert [r["rung"] for r in rows][:3] == ["naive", "jit", "im2col"]
+    assert all(r["seconds"] > 0 for r in rows)
+    assert "| jit |" in conv_ladder.format_table(rows)
+    conv_ladder.plot(rows, tmp_path / "ladder.png")
+    assert (tmp_path / "ladder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
