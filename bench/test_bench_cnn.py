@@ -20,38 +20,42 @@ from tinytorch.train import models
 CHANNELS = (24, 48)  # tinytorch/configs/digits_cnn.toml
 
 
-def tinytorch_epoch(backend: str, max_steps=None, seed: int = 0) -> list:
+def tinytorch_runner(backend: str, max_steps=None, seed: int = 0):
+    """Data, model and optimiser built here; the returned function trains one epoch."""
     images, labels = _arrays("train")
     images = images.reshape(-1, 1, 8, 8)
     tt.manual_seed(seed)
     model = models.digits_cnn(CHANNELS)
     opt = tt.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    with tt.backend(backend):
-        for index in batches(len(labels), 32, np.random.default_rng(seed)):
-            loss = F.cross_entropy(model(tt.tensor(images[index])), tt.tensor(labels[index]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            if max_steps is not None and len(losses) >= max_steps:
-                break
-    return losses
+
+    def run() -> list:
+        losses = []
+        with tt.backend(backend):
+            for index in batches(len(labels), 32, np.random.default_rng(seed)):
+                loss = F.cross_entropy(model(tt.tensor(images[index])),
+                                       tt.tensor(labels[index]))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                if max_steps is not None and len(losses) >= max_steps:
+                    break
+        return losses
+
+    return run
 
 
-def torch_epoch(torch, threads=None, seed: int = 0) -> None:
+def torch_runner(torch, seed: int = 0):
     images, labels = _arrays("train")
     images = images.reshape(-1, 1, 8, 8)
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(seed)
-        nn = torch.nn
-        model = nn.Sequential(nn.Conv2d(1, 24, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(24, 48, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Flatten(), nn.Linear(48 * 2 * 2, 10))
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    torch.manual_seed(seed)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 24, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(24, 48, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(48 * 2 * 2, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def run() -> None:
         for index in batches(len(labels), 32, np.random.default_rng(seed)):
             loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images[index])),
                                                      torch.from_numpy(labels[index]))
@@ -59,24 +63,29 @@ def torch_epoch(torch, threads=None, seed: int = 0) -> None:
             loss.backward()
             opt.step()
             loss.item()
-    finally:
-        torch.set_num_threads(previous)
+
+    return run
 
 
 @pytest.mark.parametrize("backend", ["jit", "numpy"])
 def test_digits_cnn_epoch(benchmark, backend):
     benchmark.group = "digits CNN 24-48 epoch, batch 32, Adam"
     start = time.perf_counter()
-    warm = tinytorch_epoch(backend, max_steps=3)
+    warm = tinytorch_runner(backend, max_steps=3)()
     benchmark.extra_info["first_steps_s"] = time.perf_counter() - start
-    np.testing.assert_allclose(warm, tinytorch_epoch("numpy", max_steps=3), rtol=1e-4)
-    benchmark.pedantic(lambda: tinytorch_epoch(backend), rounds=5, iterations=1,
-                       warmup_rounds=1)
+    np.testing.assert_allclose(warm, tinytorch_runner("numpy", max_steps=3)(), rtol=1e-4)
+    benchmark.pedantic(lambda run: run(), setup=lambda: ((tinytorch_runner(backend),), {}),
+                       rounds=5, warmup_rounds=1)
 
 
 @pytest.mark.parametrize("threads", [None, 1], ids=["default-threads", "1-thread"])
 def test_digits_cnn_epoch_torch(benchmark, threads):
     torch = pytest.importorskip("torch")
     benchmark.group = "digits CNN 24-48 epoch, batch 32, Adam"
-    benchmark.pedantic(lambda: torch_epoch(torch, threads), rounds=5, iterations=1,
-                       warmup_rounds=1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        benchmark.pedantic(lambda run: run(), setup=lambda: ((torch_runner(torch),), {}),
+                           rounds=5, warmup_rounds=1)
+    finally:
+        torch.set_num_threads(previous)

@@ -258,6 +258,70 @@ def conv2d_forward_im2col(out, x, w, b, *, stride_h, stride_w, pad_h, pad_w, dil
             _scatter_group(out3, tmp, g * O_g)
 
 
+@njit(cache=True, error_model="numpy")
+def _row2im(grad_xp, dcol, OW, sh, sw, dh, dw, KH, KW):
+    """The adjoint of ``_im2row_source``: add each row's gradient back into the (zeroed)
+    padded input gradient at the pixels that row was copied from."""
+    N, P, K = dcol.shape
+    C = K // (KH * KW)
+    for n in range(N):
+        for q in range(P):
+            oh = q // OW
+            ow = q % OW
+            k = 0
+            for c in range(C):
+                for kh in range(KH):
+                    dst = grad_xp[n, c, oh * sh + kh * dh]
+                    for kw in range(KW):
+                        dst[ow * sw + kw * dw] += dcol[n, q, k]
+                        k += 1
+
+
+def conv2d_backward_im2col(grad_x, grad_w, grad_b, g, x, w, *, need_x, need_w, need_b,
+                           stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """The backward as matrix products on the im2col rows (``groups == 1``): with ``col``
+    the ``(N*P, K+1)`` rows of the forward (``P = OH*OW``, ``K = C_in*KH*KW``, a column of
+    ones last) and ``G`` the gradient as ``(C_out, N*P)``, ``[grad_w | grad_b] = G @ col``
+    (one GEMM), and ``grad_x`` is ``g^T @ w`` per image scattered back by ``_row2im``.
+
+    >>> import numpy as np
+    >>> gx, gw, gb = np.empty((1, 1, 2, 2)), np.empty((1, 1, 1, 1)), np.empty(1)
+    >>> conv2d_backward_im2col(gx, gw, gb, np.ones((1, 1, 2, 2)), np.full((1, 1, 2, 2), 3.0),
+    ...                        np.full((1, 1, 1, 1), 2.0), need_x=True, need_w=True,
+    ...                        need_b=True, stride_h=1, stride_w=1, pad_h=0, pad_w=0,
+    ...                        dil_h=1, dil_w=1, groups=1)
+    >>> gx.ravel().tolist(), gw.item(), gb.item()
+    ([2.0, 2.0, 2.0, 2.0], 12.0, 4.0)
+    """
+    if groups != 1:
+        raise ValueError("conv2d_backward_im2col handles groups=1 only")
+    N, C_out, OH, OW = g.shape
+    _, C, KH, KW = w.shape
+    P, K = OH * OW, C * KH * KW
+    p = {"stride_h": stride_h, "stride_w": stride_w, "pad_h": pad_h, "pad_w": pad_w,
+         "dil_h": dil_h, "dil_w": dil_w}
+    g3 = np.ascontiguousarray(g).reshape(N, C_out, P)
+    if need_w or need_b:
+        col = np.empty((N, P, K + 1), x.dtype)
+        _im2row_parallel(col, padded(x, g.shape, w.shape, p), 0, OW, stride_h, stride_w,
+                         dil_h, dil_w, KH, KW)
+        rows = np.ascontiguousarray(g3.transpose(1, 0, 2)).reshape(1, C_out, N * P)
+        gwb = np.empty((1, C_out, K + 1), g.dtype)
+        matmul_forward_jit(gwb, rows, col.reshape(1, N * P, K + 1))
+        if need_w:
+            grad_w[...] = gwb[0, :, :K].reshape(grad_w.shape)
+        if need_b:
+            grad_b[...] = gwb[0, :, K]
+    if need_x:
+        dcol = np.empty((N, P, K), g.dtype)
+        w2 = np.ascontiguousarray(w).reshape(1, C_out, K)
+        matmul_forward_jit(dcol, g3.transpose(0, 2, 1), np.broadcast_to(w2, (N, C_out, K)))
+        grad_xp = np.zeros(padded_shape(x.shape, g.shape, w.shape, **p), g.dtype)
+        _row2im(grad_xp, dcol, OW, stride_h, stride_w, dil_h, dil_w, KH, KW)
+        H, W = x.shape[2], x.shape[3]
+        grad_x[...] = grad_xp[:, :, pad_h:pad_h + H, pad_w:pad_w + W]
+
+
 # --- numpy: the oracle, and numpy's own im2col ---------------------------------------
 
 

@@ -588,3 +588,48 @@ def test_cuda_forward_matches_oracle(rng, shape_id):
     assert CUDA_KERNELS["conv2d_forward"].load().__name__ == "conv2d_forward_cuda"
     magnitude = oracle(np.abs(x), np.abs(w), np.abs(b), stride, pads, dil, groups)
     within_rounding(out, expected, magnitude, w[0].size + 1)
+
+
+@pytest.mark.parametrize("stride, groups", [(1, 1), (2, 1), (1, 2)])
+def test_jit_launcher_takes_im2col_for_small_planes_with_many_channels(rng, stride, groups):
+    """Small planes and many input channels go to im2col + matmul (the direct kernels
+    vectorise along a plane width of 4); the result must match the oracle all the same."""
+    from tinytorch.kernels import conv as K
+
+    x = rng.standard_normal((3, 32, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((8, 32 // groups, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    p = dict(stride_h=stride, stride_w=stride, pad_h=1, pad_w=1, dil_h=1, dil_w=1,
+             groups=groups)
+    o = (5 + 2 - 3) // stride + 1
+    assert o <= K.IM2COL_MAX_WIDTH and (32 // groups) * 9 >= K.IM2COL_MIN_TAPS
+    out, expected = np.empty((3, 8, o, o), np.float32), np.empty((3, 8, o, o), np.float32)
+    K.conv2d_forward_jit(out, x, w, b, **p)
+    K.conv2d_forward_numpy(expected, x, w, b, **p)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride, dilation, pad", [(1, 1, 1), (2, 1, 1), (1, 2, 2), (1, 1, 0)])
+def test_im2col_backward_matches_the_oracle(rng, stride, dilation, pad):
+    """The matrix-product backward the jit launcher uses for small planes with many input
+    channels; also through the launcher itself."""
+    from tinytorch.kernels import conv as K
+    from tinytorch.kernels.conv_im2col import conv2d_backward_im2col
+
+    x = rng.standard_normal((2, 16, 6, 6))
+    w = rng.standard_normal((5, 16, 3, 3))
+    p = dict(stride_h=stride, stride_w=stride, pad_h=pad, pad_w=pad, dil_h=dilation,
+             dil_w=dilation, groups=1)
+    o = (6 + 2 * pad - dilation * 2 - 1) // stride + 1
+    g = rng.standard_normal((2, 5, o, o))
+    want = [np.empty_like(x), np.empty_like(w), np.empty(5)]
+    K.conv2d_backward_numpy(*want, g, x, w, need_x=True, need_w=True, need_b=True, **p)
+    for fn in (conv2d_backward_im2col, K.conv2d_backward_jit):
+        got = [np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(5, np.nan)]
+        fn(*got, g, x, w, need_x=True, need_w=True, need_b=True, **p)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    only_w = [np.full_like(x, 7.0), np.empty_like(w), np.full(5, 7.0)]
+    conv2d_backward_im2col(*only_w, g, x, w, need_x=False, need_w=True, need_b=False, **p)
+    assert (only_w[0] == 7.0).all() and (only_w[2] == 7.0).all()
+    np.testing.assert_allclose(only_w[1], want[1], rtol=1e-9, atol=1e-9)

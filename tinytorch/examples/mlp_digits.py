@@ -24,8 +24,8 @@ from tinytorch import nn
 from tinytorch.data.datasets import Digits
 from tinytorch.nn import functional as F
 
-__all__ = ["build_mlp", "train_mlp", "batches", "accuracy", "step_breakdown",
-           "torch_mlp_epoch_seconds", "main"]
+__all__ = ["build_mlp", "train_mlp", "epoch_runner", "batches", "accuracy", "step_breakdown",
+           "torch_epoch_runner", "torch_mlp_epoch_seconds", "main"]
 
 
 def build_mlp(hidden: int = 128) -> nn.Module:
@@ -76,15 +76,7 @@ def train_mlp(backend: str = "jit", *, epochs: int = 30, batch_size: int = 32,
     with tt.backend(backend, fallback=fallback):
         for epoch in range(epochs):
             start = time.perf_counter()
-            for index in batches(len(train_y), batch_size, order_rng):
-                loss = F.cross_entropy(model(tt.tensor(train_x[index])),
-                                       tt.tensor(train_y[index]))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                if max_steps is not None and len(losses) >= max_steps:
-                    break
+            _epoch(model, opt, train_x, train_y, batch_size, order_rng, losses, max_steps)
             epoch_seconds.append(time.perf_counter() - start)
             if on_epoch is not None:
                 on_epoch(epoch, losses[-1], epoch_seconds[-1])
@@ -93,6 +85,42 @@ def train_mlp(backend: str = "jit", *, epochs: int = 30, batch_size: int = 32,
         test_accuracy = accuracy(model, test_x, test_y)
     return {"losses": losses, "epoch_seconds": epoch_seconds,
             "train_seconds": sum(epoch_seconds), "test_accuracy": test_accuracy}
+
+
+def _epoch(model, opt, images, labels, batch_size, order_rng, losses, max_steps=None):
+    """One pass over the data: the whole training step, nothing else."""
+    for index in batches(len(labels), batch_size, order_rng):
+        loss = F.cross_entropy(model(tt.tensor(images[index])), tt.tensor(labels[index]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if max_steps is not None and len(losses) >= max_steps:
+            return
+
+
+def epoch_runner(backend: str = "jit", *, batch_size: int = 32, lr: float = 2e-3,
+                 seed: int = 0):
+    """A fresh model, optimiser and data, and a zero-argument function that trains one
+    epoch on ``backend``: what a benchmark times, without the set-up.
+
+    >>> run = epoch_runner("jit")
+    >>> len(run()) == 45  # steps of batch 32 over the 1,438 training images
+    True
+    """
+    train_x, train_y = _arrays("train")
+    tt.manual_seed(seed)
+    model = build_mlp()
+    opt = tt.optim.Adam(model.parameters(), lr=lr)
+    order_rng = np.random.default_rng(seed)
+
+    def run() -> list:
+        losses: list = []
+        with tt.backend(backend):
+            _epoch(model, opt, train_x, train_y, batch_size, order_rng, losses)
+        return losses
+
+    return run
 
 
 def step_breakdown(backend: str = "jit", *, steps: int = 200, batch_size: int = 32,
@@ -171,16 +199,27 @@ def torch_mlp_epoch_seconds(epochs: int = 3, *, batch_size: int = 32, lr: float 
 
 
 def _torch_run(torch, epochs, batch_size, lr, hidden, seed):
-    train_x, train_y = _arrays("train")
     test_x, test_y = _arrays("test")
+    model, run = _torch_setup(torch, batch_size, lr, hidden, seed)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(test_x)).argmax(1).numpy()
+    return seconds, float((predicted == test_y).mean())
+
+
+def _torch_setup(torch, batch_size, lr, hidden, seed):
+    train_x, train_y = _arrays("train")
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(),
                                 torch.nn.Linear(hidden, 10))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     order_rng = np.random.default_rng(seed)
-    seconds = []
-    for _ in range(epochs):
-        start = time.perf_counter()
+
+    def run() -> None:
         for index in batches(len(train_y), batch_size, order_rng):
             loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(train_x[index])),
                                                      torch.from_numpy(train_y[index]))
@@ -188,10 +227,15 @@ def _torch_run(torch, epochs, batch_size, lr, hidden, seed):
             loss.backward()
             opt.step()
             loss.item()
-        seconds.append(time.perf_counter() - start)
-    with torch.no_grad():
-        predicted = model(torch.from_numpy(test_x)).argmax(1).numpy()
-    return seconds, float((predicted == test_y).mean())
+
+    return model, run
+
+
+def torch_epoch_runner(*, batch_size: int = 32, lr: float = 2e-3, seed: int = 0):
+    """``epoch_runner``'s twin in PyTorch (ImportError when it is not installed)."""
+    import torch  # noqa: PLC0415 (optional)
+
+    return _torch_setup(torch, batch_size, lr, 128, seed)[1]
 
 
 def main(backends=("jit", "numpy"), epochs: int = 30, *, torch: bool = True,
