@@ -259,3 +259,17 @@ def test_kernel_docstring_examples_run():
         if result.failed:
             failures.append(info.name)
     assert not failures, f"doctests failed in {failures}"
+
+
+def test_the_environment_variable_is_followed_when_it_changes(monkeypatch):
+    """The kernel-call fast path caches the variable's value but sees every change."""
+    tt.register_kernel("add_forward", "mine", lambda out, a, b: out.fill(100))
+    a = tt.ones(2)
+    assert (a + a).tolist() == [2.0, 2.0]
+    monkeypatch.setenv("TINYTORCH_BACKEND", "mine")
+    assert (a + a).tolist() == [100.0, 100.0]
+    monkeypatch.delenv("TINYTORCH_BACKEND")
+    assert (a + a).tolist() == [2.0, 2.0]
+    monkeypatch.setenv("TINYTORCH_BACKEND", "bogus")
+    with pytest.raises(ValueError, match="TINYTORCH_BACKEND='bogus' is not a backend"):
+        a + a

@@ -150,3 +150,41 @@ def test_saved_output_changed_through_a_view_is_caught():
         y[0] = 0.0
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         loss.backward()
+
+
+@pytest.mark.parametrize("write", [
+    lambda acc, v: acc.add_(v),
+    lambda acc, v: acc.__iadd__(v),
+    lambda acc, v: acc.copy_(v),
+    lambda acc, v: acc.fill_(v.sum()),
+    lambda acc, v: acc.__setitem__(0, v[1]),
+], ids=["add_", "+=", "copy_", "fill_", "setitem"])
+def test_writing_a_value_that_requires_grad_in_place_is_refused(write):
+    """PyTorch would record the write; tinytorch records no in-place op, so it refuses
+    rather than silently dropping the value's gradient."""
+    w = tt.tensor([1.0, 2.0], requires_grad=True)
+    acc = tt.zeros(2)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        write(acc, w * 3)
+    assert acc.tolist() == [0.0, 0.0] and acc._version == 0
+    with tt.no_grad():
+        write(acc, w * 3)  # no graph recorded: allowed
+
+
+def test_bool_sub_is_refused_like_bool_subtraction():
+    with pytest.raises(TypeError, match="subtraction of bool"):
+        tt.tensor([True]).sub_(tt.tensor([True]))
+    with pytest.raises(TypeError, match="subtraction of bool"):
+        tt.tensor([True, False]).sub_(True)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_changing_a_softmax_output_in_place_is_caught(fn):
+    from tinytorch.nn import functional as F
+
+    x = tt.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    y = getattr(F, fn)(x, dim=-1)
+    first = y[0, 0]
+    y.detach().mul_(0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        first.backward()

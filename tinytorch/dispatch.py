@@ -94,20 +94,32 @@ def _check_usable(name: str) -> None:
 
 
 def _env_default() -> str:
-    global _env_name
+    """The backend named by ``TINYTORCH_BACKEND`` (``jit`` when unset), validated."""
+    global _env_cache
+    raw = _env_raw()
+    if _env_cache is not None and _env_cache[0] == raw:
+        return _env_cache[1]
     name = os.environ.get(ENV_VAR, "jit").strip() or "jit"
     if name not in _known():
         raise BackendError(
             f"{ENV_VAR}={name!r} is not a backend; known backends: {', '.join(_known())}")
-    _env_name = name
+    _env_cache = (raw, name)
     return name
 
 
-# The environment's choice as ``call`` last read it. Reading ``os.environ`` costs about a
-# microsecond, as much as a small kernel: the hot path reads it once (``get_backend()``
-# reads it afresh each time and refreshes this). Set the variable before starting Python;
-# inside a program use ``tt.set_backend``.
-_env_name: str | None = None
+# ``os.environ.get`` costs about a microsecond (it encodes the key), as much as a small
+# kernel, and ``call`` needs the variable on every kernel call. CPython's ``os.environ``
+# keeps its encoded items in ``_data``, updated by every assignment and deletion, so a dict
+# lookup there tells whether the variable changed since it was validated.
+_ENV_DATA = getattr(os.environ, "_data", None)
+_ENV_KEY = os.environ.encodekey(ENV_VAR) if hasattr(os.environ, "encodekey") else None
+_env_cache: tuple | None = None  # (raw value, validated backend name)
+
+
+def _env_raw():
+    if _ENV_DATA is not None and _ENV_KEY is not None:
+        return _ENV_DATA.get(_ENV_KEY)
+    return os.environ.get(ENV_VAR)
 
 
 def set_backend(name: str, *, fallback: str | None = None) -> None:
@@ -299,7 +311,7 @@ def call(op: str, *args, **params) -> None:
     if not _hooks and not _op_overrides and (ctx is None or not ctx[2]):
         # The common case, kept short: it runs once per kernel call, so every microsecond
         # here is a microsecond on every op of a training step.
-        name = (_default or _env_name or _env_default()) if ctx is None else ctx[0]
+        name = (_default or _env_default()) if ctx is None else ctx[0]
         impls = _TABLE.get(op)
         fn = impls.get(name) if impls is not None else None
         if fn is not None and name != "cuda":

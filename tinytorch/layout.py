@@ -159,6 +159,8 @@ def simple_views_2d(out: np.ndarray, inputs: Sequence[np.ndarray]) -> tuple | No
         return None
     split = None  # k such that a bias has shape out.shape[k:]
     for x in inputs:
+        if x.ndim > len(shape):  # broadcasting never drops dimensions: leave it to views_2d
+            return None
         if x.size == 1 or x.shape == shape:
             if not x.flags.c_contiguous:
                 return None

@@ -434,6 +434,11 @@ class Tensor:
                                "while gradients are recorded\nhint: do it inside "
                                "`with tt.no_grad():` (a parameter update), or write into "
                                "a .detach()ed or .clone()d tensor")
+        if isinstance(value, Tensor) and value.requires_grad and _autograd.is_grad_enabled():
+            raise RuntimeError("cannot write a value that requires grad in place: "
+                               "tinytorch does not record in-place writes in the graph\n"
+                               "hint: build the result out of place (tt.where, tt.cat), "
+                               "or .detach() the value if no gradient should flow")
         _ops.copy_into(self[index], value)
         self._bump_version()
 

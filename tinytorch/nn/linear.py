@@ -1,8 +1,9 @@
 """``Linear``: ``y = x @ W^T + b``, the layer of an MLP (module 02).
 
 The module holds the parameters and checks the input's last dimension; the computation is
-``F.linear``, which goes through the dispatcher to the matmul kernel (naive loops, jit, or
-numpy, whichever backend is active).
+``F.linear``, which goes through the dispatcher to the fused ``linear_forward`` kernel
+(product and bias in one call; naive loops, jit, or numpy, whichever backend is active) and
+``linear_backward`` (all three gradients in one call).
 
 >>> import tinytorch as tt
 >>> from tinytorch import nn

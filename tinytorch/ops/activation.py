@@ -173,8 +173,14 @@ def _rows_forward(ctx, op: str, x: Tensor, dim) -> Tensor:
     with np.errstate(all="ignore"):  # inf/NaN rows give NaN, as PyTorch, not warnings
         dispatch.call(f"{op}_forward", y2, x2)
     ctx.d, ctx.moved_shape = d, moved_shape
-    ctx.save_for_backward(Tensor(y2))
-    return Tensor(_from_rows(y2, moved_shape, x.shape, d))
+    saved = Tensor(y2)
+    ctx.save_for_backward(saved)
+    out = Tensor(_from_rows(y2, moved_shape, x.shape, d))
+    if np.may_share_memory(out._data, y2):
+        # the returned tensor is a view of what backward reads: one memory, one version
+        # counter, so an in-place write to the output is caught at backward
+        out._version_ref = saved._version_ref
+    return out
 
 
 def _rows_backward(ctx, op: str, grad: Tensor) -> Tensor:

@@ -32,11 +32,18 @@ from tinytorch.tensor import Tensor
 __all__ = ["add_", "sub_", "mul_", "div_", "clamp_", "zero_", "fill_", "copy_"]
 
 
-def _check_target(x: Tensor, op: str) -> None:
+def _check_target(x: Tensor, op: str, value=None) -> None:
     from tinytorch.autograd import is_grad_enabled  # noqa: PLC0415 (autograd imports ops)
 
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        # PyTorch would record the write and let the gradient flow into `value`; tinytorch
+        # records no in-place op, so refusing is the honest answer (not a silent zero).
+        raise RuntimeError(f"{op}(): the value written in place requires grad, and "
+                           "tinytorch does not record in-place writes in the graph\nhint: "
+                           "use the out-of-place op (acc = acc + value), or .detach() the "
+                           "value if no gradient should flow")
     if x.requires_grad and is_grad_enabled():
         what = "a leaf tensor that requires grad" if x.grad_fn is None else \
             "a tensor that is part of a recorded graph"
@@ -58,11 +65,14 @@ def _can_cast(src: dt.DType, dst: dt.DType) -> bool:
 
 
 def _binary_(op: str, x: Tensor, other) -> Tensor:
-    _check_target(x, f"{op}_")
+    _check_target(x, f"{op}_", other)
     require_operand(other, f"{op}_", "other")
     compute = dt.result_type(x, other)
     if op == "div" and not compute.is_floating_point:
         compute = dt.default_float
+    if op == "sub" and compute is dt.bool_:
+        raise TypeError("sub_(): subtraction of bool tensors is not supported; use logical "
+                        "ops or cast with .to(tt.int64)")
     if not _can_cast(compute, x.dtype):
         raise TypeError(f"{op}_(): result type {compute.name} can't be cast to the desired "
                         f"output type {x.dtype.name}\nhint: use the out-of-place op, or "
@@ -87,7 +97,7 @@ def _binary_(op: str, x: Tensor, other) -> Tensor:
 def add_(x: Tensor, other, *, alpha=1) -> Tensor:
     """``x += alpha * other`` in place; returns ``x``."""
     if alpha != 1:
-        _check_target(x, "add_")  # before the multiply's kernel runs
+        _check_target(x, "add_", other)  # before the multiply's kernel runs
         require_operand(other, "add_", "other")
         other = mul(other, alpha)
     return _binary_("add", x, other)
@@ -96,7 +106,7 @@ def add_(x: Tensor, other, *, alpha=1) -> Tensor:
 def sub_(x: Tensor, other, *, alpha=1) -> Tensor:
     """``x -= alpha * other`` in place; returns ``x``."""
     if alpha != 1:
-        _check_target(x, "sub_")
+        _check_target(x, "sub_", other)
         require_operand(other, "sub_", "other")
         other = mul(other, alpha)
     return _binary_("sub", x, other)
@@ -131,7 +141,7 @@ def clamp_(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (PyTorch's na
 
 def fill_(x: Tensor, value) -> Tensor:
     """Set every element to the number ``value``; returns ``x``."""
-    _check_target(x, "fill_")
+    _check_target(x, "fill_", value)
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ValueError(f"fill_(): value must be a number or a 0-d tensor, got shape "
                          f"{value.shape}\nhint: use copy_() to copy a tensor")
@@ -148,7 +158,7 @@ def zero_(x: Tensor) -> Tensor:
 def copy_(x: Tensor, src) -> Tensor:
     """Copy ``src`` (broadcast to ``x``'s shape, cast to its dtype) into ``x``; returns
     ``x``."""
-    _check_target(x, "copy_")
+    _check_target(x, "copy_", src)
     copy_into(x, src)
     x._bump_version()
     return x
