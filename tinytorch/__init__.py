@@ -81,6 +81,7 @@ from tinytorch.ops import (
     tanh,
     where,
 )
+from tinytorch.profiler import profile
 from tinytorch.random import manual_seed
 from tinytorch.summary import summary
 from tinytorch.tensor import Tensor

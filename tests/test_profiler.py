@@ -1,0 +1,206 @@
+"""tt.profile: what it records, its formulas, its chrome trace, and that it leaves no trace
+in the dispatcher or in results. Timings are never asserted (the box is shared)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import tinytorch as tt
+from tinytorch import dispatch, nn
+from tinytorch.nn import functional as F
+from tinytorch.profiler import kernel_cost
+
+
+def _train_step(model, x, y):
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    return loss
+
+
+@pytest.fixture
+def mlp_batch(rng):
+    tt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    x = tt.tensor(rng.standard_normal((4, 6)).astype(np.float32))
+    y = tt.tensor(np.array([0, 2, 1, 2]))
+    return model, x, y
+
+
+@pytest.mark.parametrize("backend_name", ["jit", "numpy"])
+def test_records_forward_and_backward_ops(backend_name, mlp_batch):
+    model, x, y = mlp_batch
+    with tt.backend(backend_name), tt.profile() as prof:
+        for _ in range(2):
+            model.zero_grad()
+            _train_step(model, x, y)
+    rows = prof.rows()
+    calls = {}
+    for r in rows:
+        assert r["backend"] == backend_name
+        calls[r["op"]] = calls.get(r["op"], 0) + r["calls"]
+    assert calls["linear_forward"] == 4 and calls["linear_backward"] == 4
+    assert calls["relu_forward"] == 2 and calls["relu_backward"] == 2
+    assert calls["cross_entropy_forward"] == 2 and calls["cross_entropy_backward"] == 2
+    assert sum(r["calls"] for r in rows) == len(prof)
+    first = next(r for r in rows if r["op"] == "linear_forward" and r["shapes"][0] == (4, 5))
+    assert first["shapes"] == [(4, 5), (4, 6), (5, 6), (5,)]
+    assert first["dtypes"] == ["float32"] * 4
+
+
+def test_first_call_is_kept_apart_from_the_median(rng):
+    a = tt.tensor(rng.standard_normal((3, 4)))
+    with tt.backend("numpy"), tt.profile() as prof:
+        for _ in range(5):
+            a + a
+    (row,) = prof.rows()
+    durations = [rec[-1] for rec in prof.records]
+    assert row["calls"] == 5 and row["first_s"] == durations[0]
+    assert row["median_s"] == float(np.median(durations[1:]))
+    assert row["total_s"] == pytest.approx(sum(durations))
+
+
+def test_a_new_dtype_or_shape_is_a_new_key(rng):
+    with tt.backend("numpy"), tt.profile() as prof:
+        tt.ones(2, 3) + tt.ones(2, 3)
+        tt.ones(2, 3, dtype=tt.float64) + tt.ones(2, 3, dtype=tt.float64)
+        tt.ones(4, 3) + tt.ones(4, 3)
+    # the kernels' shapes: contiguous elementwise operands arrive coalesced to one row
+    assert sorted((r["dtypes"][0], r["shapes"][0]) for r in prof.rows()) == [
+        ("float32", (1, 6)), ("float32", (1, 12)), ("float64", (1, 6))]
+    assert all(r["calls"] == 1 and r["median_s"] == r["first_s"] for r in prof.rows())
+
+
+def test_matmul_flops_follow_the_formula(rng):
+    a = tt.tensor(rng.standard_normal((2, 5, 7)).astype(np.float32))
+    b = tt.tensor(rng.standard_normal((2, 7, 3)).astype(np.float32))
+    with tt.backend("numpy"), tt.profile() as prof:
+        a @ b
+    (row,) = prof.rows()
+    assert row["op"] == "matmul_forward"
+    assert row["flops"] == 2 * 2 * 5 * 3 * 7
+    assert row["bytes"] == (2 * 5 * 3 + 2 * 5 * 7 + 2 * 7 * 3) * 4
+    assert row["gflops"] == pytest.approx(row["flops"] / row["median_s"] / 1e9)
+    assert row["gbs"] == pytest.approx(row["bytes"] / row["median_s"] / 1e9)
+
+
+def test_linear_flops_follow_the_formula_and_match_summary(rng):
+    layer = nn.Linear(64, 128)
+    x = tt.tensor(rng.standard_normal((32, 64)).astype(np.float32), requires_grad=True)
+    with tt.backend("numpy"), tt.profile() as prof:
+        layer(x).sum().backward()
+    forward = next(r for r in prof.rows() if r["op"] == "linear_forward")
+    backward = next(r for r in prof.rows() if r["op"] == "linear_backward")
+    assert forward["flops"] == 2 * 32 * 128 * 64 + 32 * 128
+    assert forward["flops"] == tt.summary(layer, (32, 64)).rows[0].flops
+    assert backward["flops"] == 4 * 32 * 128 * 64 + 32 * 128  # grad_x, grad_w, grad_b
+
+
+def test_kernel_cost_of_conv_and_elementwise():
+    f32, i64 = np.dtype("float32"), np.dtype("int64")
+    flops, nbytes = kernel_cost("conv2d_forward", [(2, 4, 6, 6), (2, 3, 8, 8), (4, 3, 3, 3),
+                                                   (4,)], [f32] * 4)
+    assert flops == 2 * 4 * 6 * 6 * (2 * 3 * 3 * 3 + 1)
+    assert nbytes == (2 * 4 * 36 + 2 * 3 * 64 + 4 * 27 + 4) * 4
+    # unneeded gradients arrive as empty placeholders and cost nothing
+    flops, _ = kernel_cost("conv2d_backward", [(0, 0, 0, 0), (4, 3, 3, 3), (0,),
+                                              (2, 4, 6, 6), (2, 3, 8, 8), (4, 3, 3, 3)],
+                           [f32] * 6)
+    assert flops == 2 * (2 * 4 * 36) * 27
+    # a reduction counts the elements it reads; bytes follow each array's own dtype
+    assert kernel_cost("max_forward", [(3,), (3,), (3, 10)], [f32, i64, f32]) == (
+        30, 3 * 4 + 3 * 8 + 30 * 4)
+    assert kernel_cost("adam_step", [(10,)] * 4, [f32] * 4) == (150, 160)
+
+
+def test_chrome_trace_has_one_complete_event_per_call(tmp_path, mlp_batch):
+    model, x, y = mlp_batch
+    with tt.backend("numpy"), tt.profile() as prof:
+        _train_step(model, x, y)
+    path = tmp_path / "sub" / "trace.json"
+    prof.export_chrome_trace(path)
+    trace = json.loads(path.read_text())
+    events = trace["traceEvents"]
+    assert len(events) == len(prof) == len(prof.records)
+    assert [e["name"] for e in events] == [rec[0] for rec in prof.records]
+    for event, rec in zip(events, prof.records, strict=True):
+        assert event["ph"] == "X" and event["args"]["backend"] == "numpy"
+        assert isinstance(event["pid"], int) and isinstance(event["tid"], int)
+        assert event["dur"] >= 0 and event["ts"] >= 0
+        assert event["args"]["shapes"] == [list(s) for s, _ in rec[2]]
+    starts = [e["ts"] for e in events]
+    assert starts == sorted(starts)  # calls run one after the other
+    assert not list(tmp_path.glob("sub/.*.tmp"))  # atomic write: no temporary left
+
+
+def test_timer_is_removed_on_exit_and_on_exception():
+    before = list(dispatch._timers)
+    with tt.profile():
+        assert len(dispatch._timers) == len(before) + 1
+    assert dispatch._timers == before
+    with pytest.raises(RuntimeError, match="boom"), tt.profile():
+        raise RuntimeError("boom")
+    assert dispatch._timers == before
+
+
+def test_nested_profiles_and_reentry():
+    with tt.backend("numpy"):
+        outer = tt.profile()
+        with outer:
+            tt.ones(2) + 1
+            with tt.profile() as inner:
+                tt.ones(2) * 2
+            with outer:  # re-entering the active profile records each call once
+                tt.ones(2) - 1
+            assert outer.active
+        assert not outer.active and dispatch._timers == []
+        tt.ones(2) + 1  # outside every block: recorded nowhere
+    assert [r[0] for r in outer.records] == ["add_forward", "mul_forward", "sub_forward"]
+    assert [r[0] for r in inner.records] == ["mul_forward"]
+
+
+def test_profiling_does_not_change_results(rng, mlp_batch):
+    model, x, y = mlp_batch
+    with tt.backend("jit"):
+        model.zero_grad()
+        plain = _train_step(model, x, y).item()
+        plain_grad = model[0].weight.grad.numpy().copy()
+        model.zero_grad()
+        with tt.profile():
+            profiled = _train_step(model, x, y).item()
+        assert profiled == plain
+        np.testing.assert_array_equal(model[0].weight.grad.numpy(), plain_grad)
+
+
+def test_table_sorts_limits_and_checks_its_arguments(rng):
+    with tt.backend("numpy"), tt.profile() as prof:
+        for _ in range(3):
+            tt.ones(2) + 1
+        tt.ones(4, 4) @ tt.ones(4, 4)
+    text = prof.table(sort_by="calls", limit=1)
+    lines = text.splitlines()
+    assert "add_forward" in lines[2] and "matmul_forward" not in text
+    assert "4 kernel calls in 2 rows" in lines[-1] and "1 more rows not shown" in lines[-1]
+    assert [r["op"] for r in prof.rows(sort_by="op")] == ["add_forward", "matmul_forward"]
+    with pytest.raises(ValueError, match="unknown sort_by 'speed'; choose one of total"):
+        prof.table(sort_by="speed")
+    with pytest.raises(TypeError, match="sort_by must be a string, got int"):
+        prof.rows(sort_by=3)
+    with pytest.raises(ValueError, match="limit must be >= 0, got -1"):
+        prof.table(limit=-1)
+    with pytest.raises(TypeError, match="limit must be an int or None, got float"):
+        prof.table(limit=1.5)
+
+
+def test_an_empty_profile_prints_an_empty_table(tmp_path):
+    prof = tt.profile()
+    assert prof.rows() == [] and len(prof) == 0
+    assert "0 kernel calls in 0 rows" in prof.table()
+    prof.export_chrome_trace(tmp_path / "empty.json")
+    assert json.loads((tmp_path / "empty.json").read_text())["traceEvents"] == []
+
+
+def test_add_timer_rejects_a_non_callable():
+    with pytest.raises(TypeError, match="a timer must be callable"):
+        dispatch.add_timer(42)
+    assert dispatch._timers == []
