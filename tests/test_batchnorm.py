@@ -14,7 +14,7 @@ import pytest
 import tinytorch as tt
 import tinytorch.nn.functional as F
 from tinytorch import dispatch, nn
-from tinytorch.testing import assert_close, gradcheck, tolerances
+from tinytorch.testing import KernelCalled, assert_close, gradcheck, tolerances
 
 # --- an independent reference ---------------------------------------------------------------
 
@@ -310,24 +310,7 @@ def test_module_in_a_model_trains(rng):
 
 # --- bad input: errors before any kernel -------------------------------------------------------
 
-class KernelCalled(Exception):  # noqa: N818 (it reports an event)
-    pass
 
-
-@pytest.fixture
-def spy():
-    calls: list = []
-
-    def make(op):
-        def kernel(*args, **params):
-            calls.append(op)
-            raise KernelCalled(op)
-        return kernel
-
-    for op in list(dispatch._TABLE):
-        tt.register_kernel(op, "spy", make(op))
-    with tt.backend("spy"):
-        yield calls
 
 
 def test_bad_input_raises_before_any_kernel(spy):
@@ -381,6 +364,7 @@ def test_bad_input_raises_before_any_kernel(spy):
     with pytest.raises(KernelCalled):  # the harness: a valid call does reach the spy
         F.batch_norm(x, c3, c3, training=True)
     assert spy == ["batch_norm_forward"]
+    spy.clear()  # the shared fixture checks that no kernel ran
 
 
 # --- PyTorch cross-checks ----------------------------------------------------------------------

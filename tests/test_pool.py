@@ -15,7 +15,7 @@ import tinytorch.nn.functional as F
 from tinytorch import dispatch, nn
 from tinytorch.kernels import pool as K
 from tinytorch.ops.pool import _out_size
-from tinytorch.testing import assert_close, gradcheck, tolerances
+from tinytorch.testing import KernelCalled, assert_close, gradcheck, tolerances
 
 # --- independent references: one output at a time, windows listed explicitly ---------------
 
@@ -451,25 +451,7 @@ def test_bad_settings(bad, error, message):
 
 # --- bad input: errors before any kernel -----------------------------------------------------
 
-class KernelCalled(Exception):  # noqa: N818 (it reports an event)
-    pass
 
-
-@pytest.fixture
-def spy():
-    """Every kernel replaced by one that records its name and raises, for the test's body."""
-    calls: list = []
-
-    def make(op):
-        def kernel(*args, **params):
-            calls.append(op)
-            raise KernelCalled(op)
-        return kernel
-
-    for op in list(dispatch._TABLE):
-        tt.register_kernel(op, "spy", make(op))
-    with tt.backend("spy"):
-        yield calls
 
 
 def test_bad_input_raises_before_any_kernel(spy):
@@ -506,6 +488,7 @@ def test_bad_input_raises_before_any_kernel(spy):
     with pytest.raises(KernelCalled):  # the harness: a valid call does reach the spy
         F.max_pool2d(x, 2)
     assert spy == ["max_pool2d_forward"]
+    spy.clear()  # the shared fixture checks that no kernel ran
 
 
 # --- PyTorch cross-checks ----------------------------------------------------------------------
