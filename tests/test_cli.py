@@ -143,3 +143,22 @@ def test_mlp_command_rejects_bad_arguments(capsys):
     assert "--epochs must be at least 1" in capsys.readouterr().err
     assert cli.main(["mlp", "--backends", "turbo", "--no-torch"]) == 2
     assert "turbo" in capsys.readouterr().err
+
+
+def test_profile_command_prints_the_op_table_and_writes_a_trace(tmp_path, capsys):
+    trace = tmp_path / "trace.json"
+    assert cli.main(["profile", "digits_cnn", "model.channels=4,8", "--steps", "2",
+                     "--warmup", "1", "--trace", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert "conv2d_forward" in out and "linear_backward" in out and "adam_step" in out
+    assert "digits_cnn on jit, batch 32: 2 steps in" in out and "kernels" in out
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert events and all(e["ph"] == "X" for e in events)
+    assert sum(e["name"] == "conv2d_forward" for e in events) == 2 * 2  # 2 layers, 2 steps
+
+
+def test_profile_command_rejects_bad_arguments(capsys):
+    assert cli.main(["profile", "--steps", "0"]) == 2
+    assert "--steps must be >= 1" in capsys.readouterr().err
+    assert cli.main(["profile", "model.chanels=4"]) == 2
+    assert "chanels" in capsys.readouterr().err

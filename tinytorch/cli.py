@@ -1,5 +1,5 @@
-"""The ``tinytorch`` command: ``train``, ``eval``, ``sweep``, ``mlp``, ``doctor``, ``bench``,
-``grade``, ``lab``, ``modules``.
+"""The ``tinytorch`` command: ``train``, ``eval``, ``sweep``, ``profile``, ``mlp``, ``doctor``,
+``bench``, ``grade``, ``lab``, ``modules``.
 
 >>> main(["modules"])  # doctest: +ELLIPSIS
 00  setup ...
@@ -147,6 +147,59 @@ def _split_config_args(items: list[str], command: str) -> tuple[str | None, list
 
 def _format_seconds(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1e3:.2f} ms"
+
+
+def _profile(args) -> int:
+    """A few training steps of a config under ``tt.profile()``: the op table, and how much
+    of a step the kernels account for."""
+    import time  # noqa: PLC0415
+
+    import tinytorch as tt  # noqa: PLC0415
+    from tinytorch import config as C  # noqa: PLC0415
+    from tinytorch.train import experiment  # noqa: PLC0415
+
+    if args.steps < 1 or args.warmup < 0:
+        print(f"error: --steps must be >= 1 and --warmup >= 0, got {args.steps} and "
+              f"{args.warmup}", file=sys.stderr)
+        return 2
+    try:
+        name, overrides = _split_config_args(args.args, "tinytorch profile")
+        if args.backend:
+            overrides.append(f"backend={args.backend}")
+        cfg = C.load_config(name or "digits_cnn", overrides)
+        exp = experiment.build(cfg, log=None)
+        model, opt, loss_fn = exp.model, exp.optimizer, exp.trainer.loss_fn
+        batches = iter(exp.data.train)
+        first = next(batches)
+
+        def step(x, y):
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        with tt.backend(cfg.backend):
+            for _ in range(args.warmup):  # compile (or load the cache) outside the profile
+                step(*first)
+            with tt.profile() as prof:
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    step(*first)
+                wall = time.perf_counter() - start
+        sort = args.sort
+        print(prof.table(sort_by=sort, limit=args.limit))
+    except _train_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    kernels = sum(r["total_s"] for r in prof.rows())
+    print(f"\n{cfg.name} on {cfg.backend}, batch {cfg.data.batch_size}: {args.steps} steps in "
+          f"{wall * 1e3:.1f} ms ({wall / args.steps * 1e3:.2f} ms per step, profiler "
+          f"included); kernels {kernels / wall * 100:.0f}% of it, the rest is Python "
+          "(checks, allocation, the graph, dispatch)")
+    if args.trace:
+        prof.export_chrome_trace(args.trace)
+        print(f"wrote {args.trace} (open in https://ui.perfetto.dev or chrome://tracing)")
+    return 0
 
 
 def _train_errors():
@@ -329,6 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--backend", help="default: the run's backend")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("profile", help="profile a few training steps of a config: time, "
+                       "FLOPs and bytes per op and backend (module 08)")
+    p.add_argument("args", nargs="*", metavar="CONFIG|key=value",
+                   help="a TOML file or shipped config (default: digits_cnn), and overrides")
+    p.add_argument("--backend", help="sets the config's backend")
+    p.add_argument("--steps", type=int, default=20, help="profiled steps (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="unprofiled steps first (compile)")
+    p.add_argument("--sort", default="total", help="total, calls, median, first, flops, "
+                   "bytes or op")
+    p.add_argument("--limit", type=int, default=None, help="rows to print")
+    p.add_argument("--trace", metavar="PATH", help="also write a Chrome trace (JSON)")
+    p.set_defaults(func=_profile)
 
     p = sub.add_parser("sweep", help="train every point of a grid of config values and "
                        "write a summary table (CSV)")
