@@ -2,7 +2,6 @@
 with central differences; the graph's life cycle (accumulation, freeing, errors, no_grad)."""
 
 import gc
-import tracemalloc
 import weakref
 
 import numpy as np
@@ -321,21 +320,7 @@ def test_memory_does_not_grow_over_training_steps():
         w.grad = None
         return loss
 
-    for _ in range(50):  # warm up: compile, fill caches
-        step()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        for _ in range(100):
-            step()
-        before = tracemalloc.take_snapshot()
-        for _ in range(2000):
-            step()
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    growth = tt.testing.memory_growth(step, steps=2000, warmup=150)
     assert growth < 64 * 1024, f"memory grew by {growth} bytes over 2000 steps"
 
 

@@ -41,8 +41,6 @@ def test_torch_trains_the_same_model_to_a_similar_accuracy():
 def test_memory_does_not_grow_over_thousands_of_training_steps():
     """Saved tensors, gradients and optimiser state are released or reused: a real step
     (nn, fused cross-entropy, backward, Adam) 2,000 times leaves memory flat."""
-    import gc
-    import tracemalloc
 
     import tinytorch as tt
     from tinytorch.nn import functional as F
@@ -60,19 +58,5 @@ def test_memory_does_not_grow_over_thousands_of_training_steps():
         loss.backward()
         opt.step()
 
-    for _ in range(50):
-        step()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        for _ in range(100):
-            step()
-        before = tracemalloc.take_snapshot()
-        for _ in range(2000):
-            step()
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    growth = tt.testing.memory_growth(step, steps=2000, warmup=150)
     assert growth < 64 * 1024, f"memory grew by {growth} bytes over 2000 steps"

@@ -83,6 +83,24 @@ def run_grads(op: str, outs: tuple, *inputs: np.ndarray) -> None:
         dispatch.call(op, o, *twins, *views[1:])
 
 
+def reshape_view(arr: np.ndarray, shape: tuple) -> np.ndarray:
+    """``arr`` reshaped to ``shape``: a view whenever the strides allow one, else one copy
+    through the copy kernel (numpy's own ``reshape`` would copy silently, outside the
+    dispatcher).
+
+    >>> import numpy as np
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> np.shares_memory(reshape_view(a, (3, 2)), a), np.shares_memory(reshape_view(a.T, (6,)), a)
+    (True, False)
+    """
+    try:
+        return np.reshape(arr, shape, copy=False)
+    except ValueError:  # the strides do not collapse: copy once, through the kernel
+        flat = np.empty(arr.shape, arr.dtype)
+        run("copy_forward", flat, arr)
+        return flat.reshape(shape)
+
+
 def as_array(x, dtype: dt.DType) -> np.ndarray:
     """The operand's values in ``dtype``: a tensor's own array when the dtype already
     matches, else a cast through the copy kernel; a scalar as a 0-d array."""

@@ -26,7 +26,7 @@ from tinytorch import dispatch
 from tinytorch import random as _random
 from tinytorch.autograd import Function
 from tinytorch.layout import normalize_dim
-from tinytorch.ops._common import new, require_tensor, run
+from tinytorch.ops._common import new, require_tensor, reshape_view, run
 from tinytorch.tensor import Tensor
 
 __all__ = ["gelu", "leaky_relu", "softmax", "log_softmax", "dropout"]
@@ -139,12 +139,7 @@ def _as_rows(arr: np.ndarray, d: int) -> tuple[np.ndarray, tuple]:
         arr if d == arr.ndim - 1 else np.moveaxis(arr, d, -1))
     shape = moved.shape
     rows = math.prod(shape[:-1])
-    try:
-        return np.reshape(moved, (rows, shape[-1]), copy=False), shape
-    except ValueError:  # the moved strides do not collapse to 2-D
-        buf = np.empty(shape, arr.dtype)
-        run("copy_forward", buf, moved)
-        return buf.reshape(rows, shape[-1]), shape
+    return reshape_view(moved, (rows, shape[-1])), shape
 
 
 def _from_rows(rows2d: np.ndarray, moved_shape: tuple, shape: tuple, d: int) -> np.ndarray:

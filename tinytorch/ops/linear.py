@@ -19,7 +19,7 @@ import numpy as np
 
 from tinytorch import dispatch
 from tinytorch.autograd import Function
-from tinytorch.ops._common import new, require_tensor, run
+from tinytorch.ops._common import new, require_tensor, reshape_view
 from tinytorch.tensor import Tensor
 
 
@@ -56,13 +56,7 @@ def _rows(arr: np.ndarray) -> np.ndarray:
     """``arr`` as 2-D ``(rows, features)``: a view when possible, else a kernel copy."""
     if arr.ndim == 2:
         return arr
-    shape = (math.prod(arr.shape[:-1]), arr.shape[-1])
-    try:
-        return np.reshape(arr, shape, copy=False)
-    except ValueError:
-        flat = np.empty(arr.shape, arr.dtype)
-        run("copy_forward", flat, arr)
-        return flat.reshape(shape)
+    return reshape_view(arr, (math.prod(arr.shape[:-1]), arr.shape[-1]))
 
 
 class _Linear(Function):

@@ -21,7 +21,7 @@ from tinytorch import dispatch
 from tinytorch import dtypes as dt
 from tinytorch.autograd import Function, sum_to
 from tinytorch.layout import broadcast_shapes
-from tinytorch.ops._common import as_array, new, require_tensor, run
+from tinytorch.ops._common import as_array, new, require_tensor, reshape_view
 
 
 def _batched(arr: np.ndarray, batch: tuple, rows: int, cols: int) -> np.ndarray:
@@ -29,14 +29,8 @@ def _batched(arr: np.ndarray, batch: tuple, rows: int, cols: int) -> np.ndarray:
     keeps stride 0 when it can, else it is copied once through the copy kernel."""
     if len(batch) <= 1 and arr.shape == batch + (rows, cols):  # already 3-D, or 2-D: a view
         return arr if batch else arr[None]
-    full = np.broadcast_to(arr, batch + (rows, cols))
-    b = math.prod(batch)
-    try:
-        return np.reshape(full, (b, rows, cols), copy=False)
-    except ValueError:
-        flat = np.empty(full.shape, arr.dtype)
-        run("copy_forward", flat, full)
-        return flat.reshape(b, rows, cols)
+    return reshape_view(np.broadcast_to(arr, batch + (rows, cols)),
+                        (math.prod(batch), rows, cols))
 
 
 def matmul(a, b):

@@ -26,7 +26,7 @@ import numpy as np
 
 from tinytorch import dispatch
 from tinytorch.autograd import Function
-from tinytorch.ops._common import new, run
+from tinytorch.ops._common import new, reshape_view
 from tinytorch.tensor import Tensor
 
 __all__ = ["batch_norm"]
@@ -125,13 +125,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None,  # noqa: A002 (PyTorc
 def _as_3d(arr: np.ndarray) -> np.ndarray:
     """``(N, C, ...)`` as ``(N, C, L)``: a view when the strides allow, else one copy
     through the copy kernel."""
-    shape = (arr.shape[0], arr.shape[1], math.prod(arr.shape[2:]))
-    try:
-        return np.reshape(arr, shape, copy=False)
-    except ValueError:
-        flat = np.empty(arr.shape, arr.dtype)
-        run("copy_forward", flat, arr)
-        return flat.reshape(shape)
+    return reshape_view(arr, (arr.shape[0], arr.shape[1], math.prod(arr.shape[2:])))
 
 
 _NO_STATS: dict = {}  # dtype -> the empty (0,) array that tells the kernel "nothing to track"

@@ -23,7 +23,7 @@ from tinytorch import dispatch
 from tinytorch import dtypes as dt
 from tinytorch.autograd import Function, is_grad_enabled
 from tinytorch.layout import normalize_dims
-from tinytorch.ops._common import new, require_tensor, run
+from tinytorch.ops._common import new, require_tensor, reshape_view, run
 from tinytorch.ops.elementwise import cast
 from tinytorch.tensor import ReductionResult, Tensor
 
@@ -35,12 +35,7 @@ def _as_rows(x: Tensor, dims: tuple) -> tuple[np.ndarray, tuple, tuple]:
     kept_shape = tuple(x.shape[d] for d in kept)
     rows = math.prod(kept_shape)
     cols = math.prod(x.shape[d] for d in dims) if x.ndim else 1
-    try:
-        arr2 = np.reshape(arr, (rows, cols), copy=False)
-    except ValueError:  # the permuted strides do not allow it: copy, through the kernel
-        flat = np.empty(arr.shape, arr.dtype)
-        run("copy_forward", flat, arr)
-        arr2 = flat.reshape(rows, cols)
+    arr2 = reshape_view(arr, (rows, cols))
     keep_shape = tuple(1 if d in dims else s for d, s in enumerate(x.shape))
     return arr2, kept_shape, keep_shape
 
@@ -221,12 +216,7 @@ def _flat(arr: np.ndarray, n: int) -> np.ndarray:
     """``arr`` (a gradient or the values, in the reduction's output shape) as 1-D ``(n,)``:
     a view when the strides allow one (an expanded gradient has stride 0), else a copy
     through the copy kernel."""
-    try:
-        return np.reshape(arr, (n,), copy=False)
-    except ValueError:
-        flat = np.empty(arr.shape, arr.dtype)
-        run("copy_forward", flat, arr)
-        return flat.reshape(n)
+    return reshape_view(arr, (n,))
 
 
 def _single_dim(op: str, dim):
