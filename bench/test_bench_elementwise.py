@@ -30,3 +30,20 @@ def test_broadcast_add_through_the_tensor_api(benchmark, backend):
     with tt.backend(backend):
         x + bias  # compile outside the timing
         benchmark(lambda: x + bias)
+
+
+@pytest.mark.parametrize("case", ["same-shape", "bias-row"])
+@pytest.mark.parametrize("backend", ["jit", "numpy"])
+def test_small_add_through_the_tensor_api(benchmark, backend, case):
+    """A training step's kind of op: (32, 128) + (32, 128) or + (128,). At this size the
+    Python around the kernel (checks, promotion, views, dispatch, the result tensor) is
+    most of the cost; ``layout.simple_views_2d`` and the short ``dispatch.call`` path are
+    what this measures (``pytest bench -k small_add --benchmark-only``)."""
+    import tinytorch as tt
+
+    x = tt.randn(32, 128)
+    other = tt.randn(32, 128) if case == "same-shape" else tt.randn(128)
+    benchmark.group = f"add (32,128)+{other.shape} via tensor API"
+    with tt.backend(backend):
+        x + other
+        benchmark(lambda: x + other)
