@@ -133,14 +133,72 @@ def test_chrome_trace_has_one_complete_event_per_call(tmp_path, mlp_batch):
     assert not list(tmp_path.glob("sub/.*.tmp"))  # atomic write: no temporary left
 
 
-def test_timer_is_removed_on_exit_and_on_exception():
-    before = list(dispatch._timers)
+def test_recorder_is_removed_on_exit_and_on_exception():
+    before = list(dispatch._recorders)
     with tt.profile():
-        assert len(dispatch._timers) == len(before) + 1
-    assert dispatch._timers == before
+        assert len(dispatch._recorders) == len(before) + 1 and dispatch._timing
+    assert dispatch._recorders == before and not dispatch._timing
     with pytest.raises(RuntimeError, match="boom"), tt.profile():
         raise RuntimeError("boom")
-    assert dispatch._timers == before
+    assert dispatch._recorders == before and not dispatch._timing
+
+
+def test_without_shapes_calls_group_by_op_and_no_flops_are_claimed(rng):
+    a = tt.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    b = tt.tensor(rng.standard_normal((6, 3)).astype(np.float32))
+    with tt.backend("numpy"), tt.profile(record_shapes=False) as prof:
+        a.relu()
+        b.relu()  # another shape: the same row without shapes
+    (row,) = prof.rows()
+    assert (row["op"], row["calls"], row["shapes"], row["flops"], row["gflops"]) == (
+        "relu_forward", 2, None, None, None)
+    table = prof.table()
+    assert "relu_forward" in table and "-" in table.splitlines()[2]
+    assert not dispatch._shapes_wanted
+
+
+def test_a_profile_without_shapes_beside_one_with_shapes_still_groups_by_op(rng):
+    x = tt.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    with tt.backend("numpy"), tt.profile() as full, tt.profile(record_shapes=False) as light:
+        x.relu()
+        x[:2].relu()
+    assert len(full.rows()) == 2 and len(light.rows()) == 1
+
+
+def test_profile_memory_reports_allocation_per_op_and_the_peak(rng):
+    import tracemalloc
+
+    x = tt.tensor(rng.standard_normal((256, 256)).astype(np.float32))
+    was_tracing = tracemalloc.is_tracing()
+    kept = []
+    with tt.backend("numpy"), tt.profile(profile_memory=True) as prof:
+        for _ in range(3):
+            kept.append(x * 2.0)  # one 256 KiB output per call, kept alive
+    assert tracemalloc.is_tracing() == was_tracing  # stopped again if it started it
+    (row,) = [r for r in prof.rows() if r["op"] == "mul_forward"]
+    assert 256 * 1024 <= row["alloc_bytes"] < 2 * 256 * 1024
+    assert prof.peak_bytes >= 256 * 1024
+    assert "alloc KiB" in prof.table() and "peak memory" in prof.table()
+    assert tt.profile().peak_bytes is None
+
+
+@pytest.mark.parametrize("bad", [1, None, "yes"])
+def test_profile_flags_must_be_booleans(bad):
+    with pytest.raises(TypeError, match="record_shapes must be True or False"):
+        tt.profile(record_shapes=bad)
+    with pytest.raises(TypeError, match="profile_memory must be True or False"):
+        tt.profile(profile_memory=bad)
+
+
+def test_measure_overhead_pairs_plain_and_profiled_blocks():
+    x = tt.ones(8, 8)
+    with tt.backend("numpy"):
+        result = tt.profiler.measure_overhead(lambda: x.relu(), rounds=2, steps=3, warmup=1)
+    assert result["calls_per_step"] == 1.0
+    assert result["plain_s"] > 0 and result["profiled_s"] > 0
+    assert result["overhead"] > -1
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        tt.profiler.measure_overhead(lambda: None, rounds=0)
 
 
 def test_nested_profiles_and_reentry():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import operator
 import os
 import sys
 import warnings
@@ -39,7 +40,8 @@ from tinytorch import kernels as _kernels
 __all__ = [
     "BUILTIN_BACKENDS", "set_backend", "get_backend", "backend", "available_backends",
     "register_kernel", "set_op_backend", "kernel_for", "call", "ops", "add_hook",
-    "remove_hook", "add_timer", "remove_timer", "BackendError",
+    "remove_hook", "add_timer", "remove_timer", "add_recorder", "remove_recorder",
+    "BackendError",
 ]
 
 BUILTIN_BACKENDS = ("naive", "jit", "numpy", "cuda")
@@ -67,6 +69,13 @@ _op_overrides: dict[str, str] = {}
 _warned_fallbacks: set[tuple[str, str, str]] = set()
 _hooks: list[Callable] = []
 _timers: list[Callable] = []  # fn(op, backend, args, seconds) after each kernel (add_timer)
+# list.append of each recording profile (add_recorder): gets one record tuple per kernel call
+_recorders: list[Callable] = []
+_recorder_shapes: list[bool] = []  # per recorder: does it want shapes and dtypes?
+_shapes_wanted = False  # any(_recorder_shapes)
+_interned_keys: dict[tuple, tuple] = {}  # emptied when the last recorder goes
+_timing = False  # _timers or _recorders: one global test on the untimed path
+_SHAPE_DTYPE = operator.attrgetter("shape", "dtype")
 
 
 def _known() -> list[str]:
@@ -318,7 +327,7 @@ def call(op: str, *args, **params) -> None:
         impls = _TABLE.get(op)
         fn = impls.get(name) if impls is not None else None
         if fn is not None and name != "cuda":
-            if _timers:  # tested here, not above: the untimed path pays one list test
+            if _timing:  # tested here, not above: the untimed path pays one global test
                 _timed_call(op, name, fn, args, params)
             elif name == "jit":  # compiled with error_model="numpy": never warns
                 fn(*args, **params)
@@ -328,7 +337,7 @@ def call(op: str, *args, **params) -> None:
             return
     backend_name, fn = kernel_for(op)
     if not _hooks:
-        if _timers:
+        if _timing:
             _timed_call(op, backend_name, fn, args, params)
         else:
             _quiet_call(backend_name, fn, args, params)
@@ -336,7 +345,7 @@ def call(op: str, *args, **params) -> None:
     with contextlib.ExitStack() as stack:
         for hook in _hooks:
             stack.enter_context(hook(op, backend_name, args, params))
-        if _timers:
+        if _timing:
             _timed_call(op, backend_name, fn, args, params)
         else:
             _quiet_call(backend_name, fn, args, params)
@@ -354,8 +363,27 @@ def _timed_call(op: str, backend_name: str, fn: Callable, args: tuple, params: d
             start = _perf_counter()
             fn(*args, **params)
             seconds = _perf_counter() - start
-    for timer in _timers:
-        timer(op, backend_name, args, seconds)
+    if _recorders:
+        # Built here, once, for every recorder. Reading .shape and .dtype is most of a
+        # profiler's cost per call (about 1 us in a training step), so it is skipped when
+        # no recorder asks for it, and nothing else is done now (no hashing, no grouping).
+        if _shapes_wanted:
+            try:
+                key = tuple(map(_SHAPE_DTYPE, args))
+            except AttributeError:  # a scalar passed positionally: rare, and slower
+                key = tuple([(getattr(a, "shape", None), getattr(a, "dtype", None))
+                             for a in args])
+            # Interned: the new tuple dies at once, and a long profile holds a few shared
+            # keys instead of a tracked tuple per call for the garbage collector to walk.
+            key = _interned_keys.setdefault(key, key)
+        else:
+            key = None
+        record = (op, backend_name, key, start, seconds)
+        for append in _recorders:
+            append(record)
+    if _timers:
+        for timer in _timers:
+            timer(op, backend_name, args, seconds)
 
 
 def _quiet_call(backend_name: str, fn: Callable, args: tuple, params: dict) -> None:
@@ -402,6 +430,7 @@ def add_timer(fn: Callable) -> None:
         raise TypeError(f"a timer must be callable as fn(op, backend, args, seconds), got "
                         f"{type(fn).__name__}")
     _timers.append(fn)
+    _update_timing()
 
 
 def remove_timer(fn: Callable) -> None:
@@ -414,4 +443,50 @@ def remove_timer(fn: Callable) -> None:
     for i in range(len(_timers) - 1, -1, -1):
         if _timers[i] == fn:  # ==, not is: a bound method is a new object per access
             del _timers[i]
-            return
+            break
+    _update_timing()
+
+
+def add_recorder(append: Callable, *, shapes: bool = True) -> None:
+    """Add ``append`` (typically a list's ``append``), called after every kernel call with
+    one record ``(op, backend, ((shape, dtype), ...), start, seconds)``: the shape and
+    dtype of each positional argument (``(None, None)`` for a non-array; the whole key is
+    ``None`` unless some recorder was added with ``shapes=True``), the
+    ``time.perf_counter()`` reading before the kernel, and the kernel's own time. The
+    cheapest way to watch every call (``tt.profile`` uses it): one tuple per call, built
+    once for all recorders, and the arrays themselves are never kept.
+
+    >>> import tinytorch as tt
+    >>> records = []
+    >>> tt.dispatch.add_recorder(records.append)
+    >>> with tt.backend("numpy"):
+    ...     _ = tt.ones(2) + tt.ones(2)
+    >>> tt.dispatch.remove_recorder(records.append)
+    >>> [(op, backend, key) for op, backend, key, start, seconds in records]
+    [('add_forward', 'numpy', (((2,), dtype('float32')), ((2,), dtype('float32')), \
+((2,), dtype('float32'))))]
+    """
+    if not callable(append):
+        raise TypeError(f"a recorder must be callable with one record tuple, got "
+                        f"{type(append).__name__}")
+    _recorders.append(append)
+    _recorder_shapes.append(bool(shapes))
+    _update_timing()
+
+
+def remove_recorder(append: Callable) -> None:
+    """Remove one recorder added with ``add_recorder``; absent is not an error."""
+    for i in range(len(_recorders) - 1, -1, -1):
+        if _recorders[i] == append:  # a bound method is a new object per access
+            del _recorders[i]
+            del _recorder_shapes[i]
+            break
+    _update_timing()
+
+
+def _update_timing() -> None:
+    global _timing, _shapes_wanted
+    _timing = bool(_timers or _recorders)
+    _shapes_wanted = any(_recorder_shapes)
+    if not _recorders:
+        _interned_keys.clear()

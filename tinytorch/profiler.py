@@ -11,9 +11,9 @@
   kernel gets to the machine's compute or memory roof (module 11's roofline).
 
 Recording is cheap on purpose: the dispatcher reads the clock twice around the kernel only
-while a timer is installed (``dispatch.add_timer``), and the profiler's timer appends one
-tuple per call; grouping, medians and formulas run when ``table()``, ``rows()`` or
-``export_chrome_trace()`` ask. ``docs/profiling.md`` has the measured overhead.
+while a recorder is installed (``dispatch.add_recorder``) and appends one record tuple per
+call to the profile's list; grouping, medians and formulas run when ``table()``, ``rows()``
+or ``export_chrome_trace()`` ask. ``docs/profiling.md`` has the measured overhead.
 
 >>> import tinytorch as tt
 >>> a, b = tt.ones(4, 3), tt.ones(3, 2)
@@ -30,130 +30,21 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import os
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 
 from tinytorch import dispatch
 from tinytorch.io import atomic_write_text
+from tinytorch.kernel_cost import FLOPS_PER_ELEMENT, kernel_cost
 
-__all__ = ["profile", "Profile", "kernel_cost", "FLOPS_PER_ELEMENT", "SORT_KEYS"]
-
-# FLOPs per element for the kernels that walk their operands once (elementwise, reduce,
-# activation, loss, optim, pool, norm, transforms): a small constant per op, times the
-# element count of the largest array argument. That is the output for elementwise ops, but
-# the *input* for a reduction (``sum`` of ``(R, C)`` adds R*C numbers into R outputs) and
-# the input plane for pooling (a window slides over every input once when stride = kernel):
-# the count of elements the kernel actually works through. Transcendentals (exp, log, erf,
-# tanh) count as one FLOP, as most profilers count them; copies count zero.
-FLOPS_PER_ELEMENT: dict[str, int] = {
-    # elementwise forward
-    "add_forward": 1, "sub_forward": 1, "mul_forward": 1, "div_forward": 1, "neg_forward": 1,
-    "abs_forward": 1, "pow_forward": 1, "exp_forward": 1, "log_forward": 1, "sqrt_forward": 1,
-    "relu_forward": 1, "sigmoid_forward": 3, "tanh_forward": 1, "clamp_forward": 2,
-    "where_forward": 1, "copy_forward": 0, "eq_forward": 1, "ne_forward": 1, "lt_forward": 1,
-    "le_forward": 1, "gt_forward": 1, "ge_forward": 1,
-    # elementwise backward (both gradients of a binary op)
-    "mul_backward": 2, "div_backward": 4, "pow_backward": 6, "exp_backward": 1,
-    "log_backward": 1, "sqrt_backward": 2, "relu_backward": 1, "abs_backward": 1,
-    "sigmoid_backward": 3, "tanh_backward": 3, "clamp_backward": 2,
-    # reductions (comparisons count as FLOPs)
-    "sum_forward": 1, "mean_forward": 1, "max_forward": 1, "min_forward": 1,
-    "max_backward": 1, "min_backward": 1, "amax_backward": 2, "amin_backward": 2,
-    # activations (kernels/activation.py: GELU 20-30 FLOPs with its erf or tanh)
-    "gelu_forward": 20, "gelu_backward": 30, "leaky_relu_forward": 1,
-    "leaky_relu_backward": 2, "softmax_forward": 4, "softmax_backward": 4,
-    "log_softmax_forward": 4, "log_softmax_backward": 3,
-    # losses (kernels/loss.py: cross-entropy about 3 NC plus NC exponentials)
-    "cross_entropy_forward": 4, "cross_entropy_backward": 4, "nll_forward": 1,
-    "nll_backward": 1, "mse_forward": 2, "mse_backward": 3, "bce_with_logits_forward": 8,
-    "bce_with_logits_backward": 6,
-    # optimisers, per parameter element (kernels/optim.py: SGD at most 7, Adam about 15)
-    "sgd_step": 7, "adam_step": 15,
-    # pooling and normalisation (kernels/pool.py, kernels/norm.py)
-    "max_pool2d_forward": 1, "max_pool2d_backward": 1, "avg_pool2d_forward": 1,
-    "avg_pool2d_backward": 1, "adaptive_avg_pool2d_forward": 1,
-    "adaptive_avg_pool2d_backward": 1, "batch_norm_forward": 6, "batch_norm_backward": 9,
-    # data transforms (kernels/transforms.py)
-    "to_dtype_forward": 1, "normalize_forward": 2, "crop_forward": 0, "hflip_forward": 0,
-}
+__all__ = ["profile", "Profile", "measure_overhead", "kernel_cost", "FLOPS_PER_ELEMENT",
+           "SORT_KEYS"]
 
 SORT_KEYS = {"total": "total_s", "calls": "calls", "median": "median_s", "first": "first_s",
              "flops": "flops", "bytes": "bytes", "op": "op"}
-
-
-def _numel(shape) -> int:
-    return math.prod(shape) if shape is not None else 0
-
-
-def kernel_cost(op: str, shapes, dtypes) -> tuple[int, int]:
-    """``(flops, bytes)`` of one call of kernel ``op`` on arrays of ``shapes`` and
-    ``dtypes`` (in argument order, outputs first; ``None`` for an argument that is not an
-    array). Bytes: the sum of the arrays' ``nbytes``, each read or written once (a lower
-    bound; a broadcast operand counts at its broadcast size). FLOPs: a multiply-add counts
-    two; matmul, linear and conv2d from their shapes, the rest ``FLOPS_PER_ELEMENT[op]``
-    (1 for an op it lacks) times the largest array's element count.
-
-    >>> import numpy as np
-    >>> f32 = np.dtype("float32")
-    >>> kernel_cost("matmul_forward", [(1, 32, 10), (1, 32, 128), (1, 128, 10)], [f32] * 3)
-    (81920, 22784)
-    >>> kernel_cost("linear_forward", [(32, 128), (32, 64), (128, 64), (128,)], [f32] * 4)[0]
-    528384
-    """
-    nbytes = sum(_numel(s) * d.itemsize for s, d in zip(shapes, dtypes, strict=True)
-                 if s is not None and d is not None)
-    if op == "matmul_forward":  # out (B, M, N), a (B, M, K)
-        (batch, m, n), k = shapes[0], shapes[1][2]
-        return 2 * batch * m * n * k, nbytes
-    if op == "linear_forward":  # out (M, N), x (M, K): products plus the bias add
-        (m, n), k = shapes[0], shapes[1][1]
-        return 2 * m * n * k + m * n, nbytes
-    if op == "linear_backward":  # grad_x (M, K) or (0, 0), grad_w (N, K), grad_b, g (M, N)
-        (m, n), k = shapes[3], shapes[1][1]
-        products = 2 * m * n * k * (2 if _numel(shapes[0]) else 1)  # grad_w, then grad_x
-        return products + m * n, nbytes
-    if op == "conv2d_forward":  # out (N, C_out, OH, OW), w (C_out, C_g, KH, KW)
-        per_output = 2 * _numel(shapes[2][1:])
-        return _numel(shapes[0]) * (per_output + 1), nbytes  # + 1: the bias
-    if op == "conv2d_backward":  # unneeded gradients arrive as empty placeholders
-        outputs, per_output = _numel(shapes[3]), 2 * _numel(shapes[5][1:])
-        flops = sum(outputs * per_output for s in shapes[:2] if _numel(s))
-        return flops + (outputs if _numel(shapes[2]) else 0), nbytes
-    elements = max((_numel(s) for s in shapes if s is not None), default=0)
-    return FLOPS_PER_ELEMENT.get(op, 1) * elements, nbytes
-
-
-_SHAPE_DTYPE = operator.attrgetter("shape", "dtype")
-# Kernels called with positional scalars after their arrays: how many arrays lead. Slicing
-# them off is cheaper than the exception a scalar would raise in the attrgetter.
-_ARRAY_PREFIX = {"linear_backward": 6}
-
-
-def _make_timer(keys: list, starts: list, durations: list, interned: dict) -> Callable:
-    """The timer ``dispatch`` calls after each kernel: three list appends and one dict
-    look-up. ``map`` over an attrgetter is the cheapest key measured; interning the key
-    lets the new tuple die at once, so a long profile holds three flat lists, not a tracked
-    tuple per call for the garbage collector to walk. The arrays themselves are never kept
-    (that would hold every activation of a run alive)."""
-    key_append, start_append, duration_append = keys.append, starts.append, durations.append
-    clock, key_of, prefix_of, intern = time.perf_counter, _SHAPE_DTYPE, _ARRAY_PREFIX.get, \
-        interned.setdefault
-
-    def timer(op, backend, args, seconds):
-        n = prefix_of(op)
-        try:
-            key = (op, backend, tuple(map(key_of, args if n is None else args[:n])))
-        except AttributeError:  # a scalar among the arguments: a kernel we do not know
-            key = (op, backend, tuple([(getattr(a, "shape", None), getattr(a, "dtype", None))
-                                       for a in args]))
-        start_append(clock() - seconds)
-        duration_append(seconds)
-        key_append(intern(key, key))
-
-    return timer
 
 
 class Profile:
@@ -173,38 +64,74 @@ class Profile:
     [('add_forward', 2)]
     """
 
-    def __init__(self) -> None:
-        # One entry per kernel call in three parallel lists: the key (op, backend,
-        # ((shape, dtype) per argument)), the start (perf_counter seconds), the duration.
-        self._keys: list[tuple] = []
-        self._starts: list[float] = []
-        self._durations: list[float] = []
-        self._timer = _make_timer(self._keys, self._starts, self._durations, {})
+    def __init__(self, *, record_shapes: bool = True, profile_memory: bool = False) -> None:
+        for name, value in (("record_shapes", record_shapes),
+                            ("profile_memory", profile_memory)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
+        self.record_shapes = record_shapes
+        self.profile_memory = profile_memory
+        # One record per kernel call, built by the dispatcher (dispatch.add_recorder):
+        # (op, backend, ((shape, dtype) per argument) or None, start in perf_counter
+        # seconds, duration). About 0.5 KiB per call with shapes; nothing is grouped or
+        # hashed until asked.
+        self._records: list[tuple] = []
+        # profile_memory: bytes traced by tracemalloc right after each call, and the peak
+        self._traced: list[int] = []
+        self._traced_start = 0
+        self._block_starts: dict[int, int] = {}  # call index -> bytes traced at block start
+        self._peak = 0
+        self._started_tracing = False
+        self._append = self._records.append if not profile_memory else self._append_traced
         self._depth = 0
         self._origin = time.perf_counter()  # time zero of the chrome trace
 
+    def _append_traced(self, record: tuple) -> None:
+        self._records.append(record)
+        self._traced.append(tracemalloc.get_traced_memory())  # (current, peak since last)
+        tracemalloc.reset_peak()
+
     def __enter__(self) -> Profile:
         if self._depth == 0:
-            dispatch.add_timer(self._timer)
+            if self.profile_memory:
+                # numpy reports its buffers to tracemalloc, so it sees every array a step
+                # allocates; it slows every allocation down, which is why it is opt-in
+                self._started_tracing = not tracemalloc.is_tracing()
+                if self._started_tracing:
+                    tracemalloc.start()
+                tracemalloc.reset_peak()
+                self._traced_start = tracemalloc.get_traced_memory()[0]
+                self._block_starts[len(self._records)] = self._traced_start
+            dispatch.add_recorder(self._append, shapes=self.record_shapes)
         self._depth += 1
         return self
 
     def __exit__(self, *exc) -> bool:
         self._depth -= 1
         if self._depth == 0:
-            dispatch.remove_timer(self._timer)
+            dispatch.remove_recorder(self._append)
+            if self.profile_memory:
+                current, peak = tracemalloc.get_traced_memory()
+                self._peak = max(self._peak, peak - self._traced_start)
+                if self._started_tracing:
+                    tracemalloc.stop()
         return False
+
+    @property
+    def peak_bytes(self) -> int | None:
+        """With ``profile_memory=True``: the most memory (numpy buffers and Python objects,
+        as tracemalloc counts them) live at once in the profiled blocks, above what was
+        live when each block began; ``None`` otherwise."""
+        return self._peak if self.profile_memory else None
 
     @property
     def records(self) -> list[tuple]:
         """Every call in order: ``(op, backend, ((shape, dtype), ...), start, seconds)``."""
-        n = min(len(self._keys), len(self._starts), len(self._durations))
-        return [(*key, start, seconds) for key, start, seconds
-                in zip(self._keys[:n], self._starts[:n], self._durations[:n], strict=True)]
+        return list(self._records)
 
     def __len__(self) -> int:
         """The number of kernel calls recorded."""
-        return len(self._keys)
+        return len(self._records)
 
     @property
     def active(self) -> bool:
@@ -226,28 +153,51 @@ class Profile:
         ('mul_forward', 'numpy', 1, 3, 36)
         """
         field = _sort_field(sort_by)
-        groups: dict[tuple, list[float]] = {}
-        for key, seconds in zip(self._keys, self._durations, strict=False):
-            times = groups.get(key)
-            if times is None:
-                groups[key] = [seconds]
+        groups: dict[tuple, list[int]] = {}  # (op, backend, key) -> indices of its calls
+        for i, (op, backend, key, _, _) in enumerate(self._records):
+            group = (op, backend, key if self.record_shapes else None)
+            calls = groups.get(group)
+            if calls is None:
+                groups[group] = [i]
             else:
-                times.append(seconds)
+                calls.append(i)
+        allocated = self._allocated() if self.profile_memory else None
         rows = []
-        for (op, backend, key), times in groups.items():
-            shapes = [s for s, _ in key]
-            dtypes = [d for _, d in key]
-            flops, nbytes = kernel_cost(op, shapes, dtypes)
+        for (op, backend, key), calls in groups.items():
+            times = [self._records[i][4] for i in calls]
             median = statistics.median(times[1:]) if len(times) > 1 else times[0]
             rate = 1e-9 / median if median > 0 else 0.0
-            rows.append({
-                "op": op, "backend": backend, "shapes": shapes,
-                "dtypes": [str(d) if d is not None else None for d in dtypes],
-                "calls": len(times), "total_s": math.fsum(times), "first_s": times[0],
-                "median_s": median, "flops": flops, "bytes": nbytes,
-                "gflops": flops * rate, "gbs": nbytes * rate})
-        rows.sort(key=lambda r: r[field], reverse=field != "op")
+            row = {"op": op, "backend": backend, "shapes": None, "dtypes": None,
+                   "calls": len(times), "total_s": math.fsum(times), "first_s": times[0],
+                   "median_s": median, "flops": None, "bytes": None, "gflops": None,
+                   "gbs": None, "alloc_bytes": None}
+            if key is not None:
+                shapes = [s for s, _ in key]
+                dtypes = [d for _, d in key]
+                flops, nbytes = kernel_cost(op, shapes, dtypes)
+                row.update(shapes=shapes, dtypes=[str(d) if d is not None else None
+                                                  for d in dtypes],
+                           flops=flops, bytes=nbytes, gflops=flops * rate, gbs=nbytes * rate)
+            if allocated is not None:
+                steady = [allocated[i] for i in calls[1:]] or [allocated[calls[0]]]
+                row["alloc_bytes"] = int(statistics.median(steady))  # as median_s: warm calls
+            rows.append(row)
+        rows.sort(key=lambda r: r[field] if r[field] is not None else -1,
+                  reverse=field != "op")
         return rows
+
+    def _allocated(self) -> list[int]:
+        """Bytes each call's op allocated: how far tracemalloc's count rose above its value
+        when the previous kernel ended, at its highest, up to the end of this kernel. An op
+        allocates its outputs (and any scratch) just before its kernel runs, so this counts
+        them, scratch freed before the kernel ends included; memory freed *before* the
+        allocation in the same interval (a tensor dropped by the caller) offsets it."""
+        previous, out = 0, []
+        for i, (current, peak) in enumerate(self._traced):
+            previous = self._block_starts.get(i, previous)
+            out.append(max(0, peak - previous))
+            previous = current
+        return out
 
     def table(self, sort_by: str = "total", limit: int | None = None) -> str:
         """The rows as an aligned text table, ready to print, with a total line; ``limit``
@@ -266,19 +216,26 @@ class Profile:
                 raise ValueError(f"limit must be >= 0, got {limit}; None shows every row")
         rows = self.rows(sort_by)
         shown = rows if limit is None else rows[:limit]
+        memory = self.profile_memory
         header = (f"{'op':24s} {'backend':7s} {'dtype':8s} {'shapes':34s} {'calls':>6s} "
                   f"{'total ms':>9s} {'first us':>9s} {'median us':>10s} {'GFLOP/s':>8s} "
-                  f"{'GB/s':>7s}")
+                  f"{'GB/s':>7s}" + (f" {'alloc KiB':>10s}" if memory else ""))
         lines = [header, "-" * len(header)]
         for r in shown:
-            shapes = " ".join("x".join(map(str, s)) or "()" for s in r["shapes"]
-                              if s is not None)
+            if r["shapes"] is None:  # record_shapes=False
+                shapes, dtype, gflops, gbs = "-", "-", f"{'-':>8s}", f"{'-':>7s}"
+            else:
+                shapes = " ".join("x".join(map(str, s)) or "()" for s in r["shapes"]
+                                  if s is not None)
+                dtype, gflops, gbs = (str(r["dtypes"][0]), f"{r['gflops']:8.2f}",
+                                      f"{r['gbs']:7.2f}")
             if len(shapes) > 34:
                 shapes = shapes[:31] + "..."
-            lines.append(f"{r['op']:24s} {r['backend']:7s} {str(r['dtypes'][0]):8s} "
+            lines.append(f"{r['op']:24s} {r['backend']:7s} {dtype:8s} "
                          f"{shapes:34s} {r['calls']:6d} {r['total_s'] * 1e3:9.3f} "
                          f"{r['first_s'] * 1e6:9.1f} {r['median_s'] * 1e6:10.2f} "
-                         f"{r['gflops']:8.2f} {r['gbs']:7.2f}")
+                         f"{gflops} {gbs}"
+                         + (f" {r['alloc_bytes'] / 1024:10.1f}" if memory else ""))
         lines.append("-" * len(header))
         total = math.fsum(r["total_s"] for r in rows)
         first = math.fsum(r["first_s"] for r in rows)
@@ -288,6 +245,10 @@ class Profile:
         lines.append(f"{calls} kernel calls in {len(rows)} rows: {total * 1e3:.3f} ms in "
                      f"kernels, of which {first * 1e3:.3f} ms in first calls (compilation "
                      f"or cache loads){hidden}")
+        if memory:
+            lines.append(f"peak memory above the start: {self._peak / 2**20:.2f} MiB "
+                         "(tracemalloc: numpy buffers and Python objects); alloc: bytes "
+                         "allocated per call, between the previous kernel and this one")
         return "\n".join(lines)
 
     def export_chrome_trace(self, path) -> None:
@@ -307,12 +268,15 @@ class Profile:
         ['add_forward']
         """
         pid, origin = os.getpid(), self._origin
-        events = [{"name": op, "cat": "kernel", "ph": "X", "pid": pid, "tid": 0,
-                   "ts": round((start - origin) * 1e6, 3), "dur": round(seconds * 1e6, 3),
-                   "args": {"backend": backend,
-                            "shapes": [list(s) if s is not None else None for s, _ in key],
-                            "dtypes": [str(d) if d is not None else None for _, d in key]}}
-                  for op, backend, key, start, seconds in self.records]
+        events = []
+        for op, backend, key, start, seconds in self._records:
+            args = {"backend": backend}
+            if key is not None and self.record_shapes:
+                args["shapes"] = [list(s) if s is not None else None for s, _ in key]
+                args["dtypes"] = [str(d) if d is not None else None for _, d in key]
+            events.append({"name": op, "cat": "kernel", "ph": "X", "pid": pid, "tid": 0,
+                           "ts": round((start - origin) * 1e6, 3),
+                           "dur": round(seconds * 1e6, 3), "args": args})
         trace = {"traceEvents": events, "displayTimeUnit": "ms"}
         atomic_write_text(path, json.dumps(trace))
 
@@ -327,9 +291,15 @@ def _sort_field(sort_by) -> str:
     return field
 
 
-def profile() -> Profile:
+def profile(*, record_shapes: bool = True, profile_memory: bool = False) -> Profile:
     """A new, inactive ``Profile``: ``with tt.profile() as prof:`` records every kernel
     call in the block; ``print(prof.table())`` shows where the time went.
+
+    ``record_shapes=False`` groups calls by op and backend only, without FLOPs or bytes:
+    reading every operand's shape is most of the profiler's cost per call (docs/profiling.md
+    has the measured overhead of each mode). ``profile_memory=True`` adds, through
+    tracemalloc, the bytes each op allocates and the peak memory of the block
+    (``prof.peak_bytes``); it slows every allocation down while it runs.
 
     >>> import tinytorch as tt
     >>> with tt.profile() as prof:
@@ -337,4 +307,55 @@ def profile() -> Profile:
     >>> {"matmul_forward", "relu_forward", "sum_forward"} <= {r["op"] for r in prof.rows()}
     True
     """
-    return Profile()
+    return Profile(record_shapes=record_shapes, profile_memory=profile_memory)
+
+
+def measure_overhead(step: Callable[[], object], *, rounds: int = 20, steps: int = 20,
+                     warmup: int = 3, record_shapes: bool = True) -> dict:
+    """What profiling costs: run ``step()`` in ``rounds`` pairs of blocks of ``steps`` calls,
+    one block plain and one under a profile, in alternating order (so a slow phase of a
+    shared machine hits both), and compare the median step times. Returns ``plain_s`` and
+    ``profiled_s`` (median seconds per step), ``overhead`` (the median over rounds of
+    profiled / plain - 1, paired within a round) and ``calls_per_step``. ``record_shapes``
+    is passed to the profile.
+
+    >>> import tinytorch as tt
+    >>> x = tt.ones(8, 8)
+    >>> r = measure_overhead(lambda: (x @ x).relu().sum(), rounds=3, steps=5)
+    >>> r["calls_per_step"], r["plain_s"] > 0
+    (3.0, True)
+    """
+    for name, value, low in (("rounds", rounds, 1), ("steps", steps, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    clock = time.perf_counter
+
+    def block() -> float:
+        times = []
+        for _ in range(steps):
+            start = clock()
+            step()
+            times.append(clock() - start)
+        return statistics.median(times)
+
+    for _ in range(warmup):
+        step()
+    plain, profiled, ratios = [], [], []
+    prof = Profile(record_shapes=record_shapes)
+    for i in range(rounds):
+        if i % 2:  # alternate which block goes first
+            with prof:
+                p = block()
+            q = block()
+        else:
+            q = block()
+            with prof:
+                p = block()
+        plain.append(q)
+        profiled.append(p)
+        ratios.append(p / q)
+    return {"plain_s": statistics.median(plain), "profiled_s": statistics.median(profiled),
+            "overhead": statistics.median(ratios) - 1.0,
+            "calls_per_step": len(prof) / (rounds * steps)}
