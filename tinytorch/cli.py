@@ -24,31 +24,64 @@ def _doctor(args) -> int:
 def _bench(args) -> int:
     from tinytorch import bench  # noqa: PLC0415
 
-    ops = args.ops or ["matmul"]
-    unknown = [op for op in ops if op not in bench.BENCH_OPS]
-    if unknown:
-        print(f"error: no benchmark for {', '.join(unknown)}; choose from "
-              f"{', '.join(bench.BENCH_OPS)}", file=sys.stderr)
+    try:
+        ops, wide = bench.resolve_ops(args.ops or ([] if args.family else ["matmul"]),
+                                      args.family or ())
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.plot:  # before any timing: a missing optional extra should not cost a run
+        try:
+            from tinytorch import bench_plot  # noqa: PLC0415
+
+            bench_plot.require_matplotlib()
+        except ImportError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     progress = None if args.quiet or not sys.stderr.isatty() else (
         lambda msg: print(f"  ... {msg}", file=sys.stderr, flush=True))
+    # `all` and --family: one quick size per op and shorter rounds, unless told otherwise
+    min_time = args.min_time if args.min_time is not None else (0.01 if wide else 0.05)
+    machine = None
+    if args.json or args.plot or args.probes:  # the roofs, measured live, before the ops
+        from tinytorch import probes  # noqa: PLC0415
+
+        if progress:
+            progress("machine probes (BLAS peak, STREAM triad)")
+        machine = probes.measure()
     all_rows = []
     for op in ops:
         try:
             rows = bench.run_bench(op, backends=args.backends, sizes=args.sizes,
-                                   dtype=args.dtype, rounds=args.rounds,
-                                   naive_max=args.naive_max, progress=progress)
+                                   dtype=args.dtype, rounds=args.rounds, min_time=min_time,
+                                   naive_max=args.naive_max, quick=wide, progress=progress)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        print(bench.format_table(rows))
-        print()
+        except AssertionError as err:  # a kernel failed its oracle check: it was not timed
+            print(f"error: {err}\nhint: a wrong kernel is never timed; tinytorch doctor "
+                  "checks every backend", file=sys.stderr)
+            return 1
+        if machine:
+            bench.add_roofs(rows, machine)
+        if not wide:
+            print(bench.format_table(rows))
+            print()
         all_rows += rows
+    if wide:
+        print(bench.format_table(all_rows))
+        print()
+    if machine:
+        print(f"roofs: peak {machine['peak_gflops']:.3g} GFLOP/s ({machine['peak_probe']}); "
+              f"memory {machine['stream_gbs']:.3g} GB/s ({machine['stream_probe']})")
     if args.json:
         from tinytorch.io import atomic_write_text  # noqa: PLC0415
 
         atomic_write_text(args.json, bench.to_json(all_rows))
         print(f"wrote {args.json}")
+    if args.plot:
+        bench_plot.plot(all_rows, machine, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -151,13 +184,25 @@ def _format_seconds(seconds: float) -> str:
 
 def _profile(args) -> int:
     """A few training steps of a config under ``tt.profile()``: the op table, and how much
-    of a step the kernels account for."""
+    of a step the kernels account for. ``--lines OP``: a line profile of one kernel
+    (``tinytorch.profiler_lines``); ``--memory``: the memory of a few training steps
+    (``tinytorch.profiler_memory``)."""
     import time  # noqa: PLC0415
 
     import tinytorch as tt  # noqa: PLC0415
     from tinytorch import config as C  # noqa: PLC0415
     from tinytorch.train import experiment  # noqa: PLC0415
 
+    if args.lines is not None and args.memory:
+        print("error: --lines OP profiles one kernel and --memory a training step: choose "
+              "one", file=sys.stderr)
+        return 2
+    if args.lines is not None:
+        return _profile_lines(args)
+    if args.memory:
+        return _profile_memory(args)
+    args.steps = 20 if args.steps is None else args.steps
+    args.warmup = 3 if args.warmup is None else args.warmup
     if args.steps < 1 or args.warmup < 0:
         print(f"error: --steps must be >= 1 and --warmup >= 0, got {args.steps} and "
               f"{args.warmup}", file=sys.stderr)
@@ -199,6 +244,54 @@ def _profile(args) -> int:
     if args.trace:
         prof.export_chrome_trace(args.trace)
         print(f"wrote {args.trace} (open in https://ui.perfetto.dev or chrome://tracing)")
+    return 0
+
+
+def _profile_lines(args) -> int:
+    """``tinytorch profile --lines OP``: line_profiler's listing of OP's kernel and its
+    three hottest lines."""
+    from tinytorch import profiler_lines  # noqa: PLC0415
+
+    if args.args:
+        print(f"error: --lines profiles one kernel and takes no CONFIG or overrides, got "
+              f"{' '.join(args.args)}", file=sys.stderr)
+        return 2
+    try:
+        report = profiler_lines.profile_lines(args.lines, backend=args.backend or "naive",
+                                              variant=args.variant, size=args.size,
+                                              repeat=args.repeat)
+    except (TypeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (RuntimeError, OSError) as err:  # the NUMBA_DISABLE_JIT child failed
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(report.format())
+    return 0
+
+
+def _profile_memory(args) -> int:
+    """``tinytorch profile --memory [CONFIG]``: RSS, allocations and line-by-line
+    increments of a few training steps."""
+    from tinytorch import profiler_memory  # noqa: PLC0415
+
+    steps = 5 if args.steps is None else args.steps
+    warmup = 1 if args.warmup is None else args.warmup
+    try:
+        name, overrides = _split_config_args(args.args, "tinytorch profile")
+        if args.backend:
+            overrides.append(f"backend={args.backend}")
+        step = profiler_memory.config_step(name, overrides)
+        report = profiler_memory.profile_memory(
+            step, steps=steps, warmup=warmup, model=step.model,
+            input_shape=tuple(step.batch[0].shape))
+    except (TypeError, *_train_errors()) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    cfg = step.config
+    print(f"{cfg.name} on {cfg.backend}, batch {cfg.data.batch_size}: memory of {steps} "
+          f"training steps after {warmup} warm-up step(s)")
+    print(report.format())
     return 0
 
 
@@ -319,18 +412,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.set_defaults(func=_mlp)
 
-    p = sub.add_parser("bench", help="time an op on every backend: median, GFLOP/s, "
-                       "speed-up over naive, ratio to numpy")
-    p.add_argument("ops", nargs="*", help="ops to time (default: matmul); one of: matmul, "
-                   "add, mul, exp, relu, sum")
+    p = sub.add_parser("bench", help="time ops on every backend: median, GFLOP/s, "
+                       "speed-up over naive, ratio to numpy, roofline")
+    p.add_argument("ops", nargs="*", help="ops to time (default: matmul), or 'all' for one "
+                   "quick size of every op; see the error for the list")
+    p.add_argument("--family", nargs="+", metavar="FAMILY", help="every op of these kernel "
+                   "families (elementwise, reduce, matmul, linear, conv, pool, norm, "
+                   "activation, loss, optim, transforms), one quick size each")
     p.add_argument("--backends", nargs="+", help="default: every available backend, and "
                    "'torch' when PyTorch is installed")
-    p.add_argument("--sizes", nargs="+", type=int, help="matmul: n; others: elements")
+    p.add_argument("--sizes", nargs="+", type=int, help="sizes in each op's own unit "
+                   "(printed under the table): matmul n, elementwise elements, ...")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--rounds", type=int, default=5, help="warm rounds per measurement")
+    p.add_argument("--min-time", type=float, default=None, help="seconds per round and of "
+                   "warm-up (default 0.05; 0.01 with 'all' or --family)")
     p.add_argument("--naive-max", type=int, default=None,
                    help="largest size at which the (slow) naive backend is timed")
-    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--json", metavar="PATH", help="also write the rows (with the machine "
+                   "probes and each row's roofline bound) as JSON")
+    p.add_argument("--plot", metavar="PATH.png", help="speed-up versus size and a roofline "
+                   "(needs matplotlib: pip install -e '.[plot]')")
+    p.add_argument("--probes", action="store_true", help="measure the machine's peak "
+                   "GFLOP/s and memory GB/s and add the roofline column")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_bench)
 
@@ -387,13 +491,24 @@ def build_parser() -> argparse.ArgumentParser:
                        "FLOPs and bytes per op and backend (module 08)")
     p.add_argument("args", nargs="*", metavar="CONFIG|key=value",
                    help="a TOML file or shipped config (default: digits_cnn), and overrides")
-    p.add_argument("--backend", help="sets the config's backend")
-    p.add_argument("--steps", type=int, default=20, help="profiled steps (default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="unprofiled steps first (compile)")
+    p.add_argument("--backend", help="sets the config's backend; with --lines: naive "
+                   "(default) or jit (the jit source run as Python, NUMBA_DISABLE_JIT=1)")
+    p.add_argument("--steps", type=int, default=None, help="profiled steps (default 20; "
+                   "--memory: 5)")
+    p.add_argument("--warmup", type=int, default=None, help="unprofiled steps first "
+                   "(compile; default 3, --memory: 1)")
     p.add_argument("--sort", default="total", help="total, calls, median, first, flops, "
                    "bytes or op")
     p.add_argument("--limit", type=int, default=None, help="rows to print")
     p.add_argument("--trace", metavar="PATH", help="also write a Chrome trace (JSON)")
+    p.add_argument("--lines", metavar="OP", help="line-profile the naive (or --backend jit) "
+                   "kernel of OP, e.g. matmul_forward, conv2d_backward, relu_forward")
+    p.add_argument("--variant", help="with --lines: a rung of OP's ladder, e.g. jit_packed")
+    p.add_argument("--size", type=int, help="with --lines: the inputs' main dimension "
+                   "(default: small, per family)")
+    p.add_argument("--repeat", type=int, default=1, help="with --lines: kernel calls")
+    p.add_argument("--memory", action="store_true", help="memory of a few training steps "
+                   "instead: RSS (memory_profiler), allocations, line-by-line increments")
     p.set_defaults(func=_profile)
 
     p = sub.add_parser("sweep", help="train every point of a grid of config values and "
