@@ -34,3 +34,37 @@ def bench_kernel(benchmark):
             benchmark(kernel, out, *inputs)
 
     return run
+
+
+@pytest.fixture
+def bench_op(benchmark):
+    """``bench_op(op, backend, n)``: one ``tinytorch bench`` spec (``tinytorch.bench_ops``)
+    at size ``n``: the same inputs, oracle check (every array argument, outputs starting as
+    NaN) and cost model as the CLI; the first call's time, the FLOPs and the bytes go to
+    ``extra_info``. Naive runs a few fixed rounds: its loops take milliseconds a call."""
+    from tinytorch.bench import prepare
+
+    def run(op, backend, n):
+        fn, first, spec = prepare(op, backend, n)
+        benchmark.group = f"{op} n={n} ({spec.size_meaning})"
+        benchmark.extra_info.update(first_call_s=first, flops=spec.flops(n),
+                                    bytes=spec.bytes(n, 4))
+        if backend == "naive":
+            benchmark.pedantic(fn, rounds=3, iterations=1, warmup_rounds=0)
+        else:
+            benchmark(fn)
+
+    return run
+
+
+def family_cases(family, backends=("jit", "numpy")):
+    """``(op, backend, n)`` for every op of a family: each default size on the compiled
+    backends, and naive at the op's quick size."""
+    from tinytorch.bench_ops import BENCH_OPS, FAMILIES
+
+    cases = []
+    for op in FAMILIES[family]:
+        spec = BENCH_OPS[op]
+        cases.append((op, "naive", spec.quick))
+        cases += [(op, b, n) for n in spec.sizes for b in backends]
+    return cases
