@@ -16,6 +16,7 @@ from . import (
     elementwise,
     elementwise_backward,
     linear,
+    linear_act,
     loss,
     matmul,
     norm,
@@ -23,6 +24,7 @@ from . import (
     pool,
     reduce,
     reduce_backward,
+    sparse,
     transforms,
 )
 
@@ -30,6 +32,8 @@ FAMILIES = (elementwise, elementwise_backward, reduce, reduce_backward, matmul, 
             loss, optim, transforms)
 FAMILIES += (conv,)
 FAMILIES += (pool, norm)
+FAMILIES += (sparse,)
+FAMILIES += (linear_act,)
 
 REGISTRY: dict[str, dict] = {}
 for _family in FAMILIES:

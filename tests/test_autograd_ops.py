@@ -542,6 +542,14 @@ CASES = {
                                    [leaf(r, 3, 4), leaf(r, 2, 4), leaf(r, 2)]), "linear_backward"),
                "no_bias_3d": (lambda r: (lambda x, w: tt.ops.linear(x, w),
                                          [leaf(r, 2, 2, 3), leaf(r, 4, 3)]), "linear_backward")},
+    "linear_act": {
+        "relu": (lambda r: (lambda x, w, b: tt.ops.linear_act(x, w, b, "relu"),
+                            [leaf(r, 3, 4), leaf(r, 2, 4), leaf(r, 2)]), "linear_act_backward"),
+        "gelu_3d": (lambda r: (lambda x, w: tt.ops.linear_act(x, w, activation="gelu"),
+                               [leaf(r, 2, 2, 3), leaf(r, 4, 3)]), "linear_act_backward"),
+        "gelu_tanh": (lambda r: (lambda x, w, b: tt.ops.linear_act(x, w, b, "gelu_tanh"),
+                                 [leaf(r, 3, 4), leaf(r, 2, 4), leaf(r, 2)]),
+                      "linear_act_backward")},
     "conv2d": {
         "pad1": (lambda r: (lambda x, w, b: tt.ops.conv2d(x, w, b, padding=1),
                             [leaf(r, 1, 2, 4, 4), leaf(r, 3, 2, 3, 3), leaf(r, 3)]),
@@ -627,6 +635,9 @@ CASES = {
 
 # Forward ops with no gradient, and why.
 NON_DIFFERENTIABLE = {
+    "csr_matmul": "inference kernel: CSR weights (SparseLinear) are not trained; pruned models "
+                  "fine-tune as masked dense weights (tinytorch.pruning.keep_masks)",
+    "csr_linear": "inference kernel: CSR weights (SparseLinear) are not trained, as csr_matmul",
     "eq": "comparison: a bool result has no gradient",
     "ne": "comparison: a bool result has no gradient",
     "lt": "comparison: a bool result has no gradient",

@@ -29,3 +29,7 @@ __all__ = [
 ]
 __all__ += ["Conv2d"]
 __all__ += ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d"]
+
+from tinytorch.nn.fused import LinearGELU, LinearReLU  # noqa: E402 (module 10: fusion)
+
+__all__ += ["LinearReLU", "LinearGELU"]

@@ -103,6 +103,8 @@ def flatten(input: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:  # 
 
 
 __all__ += ["conv2d"]
+__all__ += ["linear_act", "linear_gelu", "linear_relu"]  # fused (module 10): re-exported ops
+linear_act, linear_gelu, linear_relu = ops.linear_act, ops.linear_gelu, ops.linear_relu
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,  # noqa: A002

@@ -57,3 +57,8 @@ __all__ += ["binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gel
 
 __all__ += ["conv2d"]  # convolution (module 03; kernels/conv.py)
 __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "max_pool2d"]  # pool, norm
+
+# Linear + activation in one kernel (module 10, fusion; kernels/linear_act.py)
+from tinytorch.ops.linear_act import linear_act, linear_gelu, linear_relu  # noqa: E402
+
+__all__ += ["linear_act", "linear_gelu", "linear_relu"]
