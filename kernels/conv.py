@@ -340,9 +340,11 @@ PARALLEL_MIN_MACS = 1 << 18
 # im2col turns the C_in*KH*KW sum into one long GEMM dimension. Measured here (batch 32,
 # 3x3, forward): 24->48 channels on 4x4 planes, direct 1.90 ms vs im2col 0.34 ms; 24->48 on
 # 8x8, 2.36 vs 1.09 ms; 8->16 on 8x8 (C_in*9 = 72), 0.32 vs 0.36 ms (a tie); 3->16 on
-# 32x32, 0.45 vs 2.64 ms.
+# 32x32, 0.45 vs 2.64 ms. A structurally pruned digits CNN (12->24 channels, 108 taps) moved
+# the threshold from 128 down: direct/im2col time 2.24 on 4x4 planes and 1.15 on 8x8, against
+# 1.08 and 0.83 at 72 taps and 0.86 and 0.72 at 54 (medians of interleaved rounds, busy box).
 IM2COL_MAX_WIDTH = 8
-IM2COL_MIN_TAPS = 128  # C_in/groups * KH * KW
+IM2COL_MIN_TAPS = 96  # C_in/groups * KH * KW
 
 
 def _forward(out, x, w, b, p, flat, par):
