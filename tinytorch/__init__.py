@@ -12,7 +12,7 @@ Importing tinytorch compiles nothing: each jit kernel compiles on its first call
 cached on disk), each cuda kernel loads when the cuda backend first runs.
 """
 
-from tinytorch import autograd, data, dispatch, layout, nn, ops, optim, testing
+from tinytorch import autograd, data, dispatch, layout, nn, ops, optim, testing, threads
 from tinytorch.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from tinytorch.creation import (
     arange,
@@ -93,3 +93,10 @@ float = float32  # noqa: A001
 double = float64
 long = int64
 int = int32  # noqa: A001
+
+# The default backend's thread policy, once: under jit, numba's pool gets the cores and BLAS
+# runs on one thread (TINYTORCH_THREADS=off keeps every pool as it is; docs/threads.md).
+try:
+    threads.apply_backend_policy(dispatch.get_backend())
+except ValueError:  # a bad TINYTORCH_BACKEND or TINYTORCH_THREADS: the first op says so
+    pass

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinytorch import dispatch
+from tinytorch import dispatch, threads
 from tinytorch.bench_ops import BENCH_OPS, FAMILIES, BenchOp, Case
 from tinytorch.testing import assert_close, tolerances
 
@@ -194,9 +194,15 @@ def run_bench(op: str, *, backends=None, sizes=None, dtype="float32", rounds: in
                 continue
             if progress:
                 progress(f"{op} n={n} {b}")
-            fn, first = _checked_call(op, spec, b, n, pristine, expected, rtol)
-            times = _time_rounds(fn, 1 if b == "naive" else rounds,
-                                 0 if b == "naive" else min_time)
+            # each backend timed with the thread pools it gets when it is the backend in use
+            # (tinytorch.threads: under jit, BLAS on one thread; numpy: BLAS's own width)
+            threads.apply_backend_policy(b)
+            try:
+                fn, first = _checked_call(op, spec, b, n, pristine, expected, rtol)
+                times = _time_rounds(fn, 1 if b == "naive" else rounds,
+                                     0 if b == "naive" else min_time)
+            finally:
+                threads.apply_backend_policy(dispatch.get_backend())
             rows.append(_row(op, spec, n, b, npdtype, times, first, flops, nbytes, True))
         if torch is not None:
             rows.append(_torch_row(torch, op, spec, n, npdtype, pristine, expected, rtol,

@@ -36,6 +36,7 @@ from time import perf_counter as _perf_counter
 import numpy as np
 
 from tinytorch import kernels as _kernels
+from tinytorch import threads as _threads
 
 __all__ = [
     "BUILTIN_BACKENDS", "set_backend", "get_backend", "backend", "available_backends",
@@ -151,6 +152,9 @@ def set_backend(name: str, *, fallback: str | None = None) -> None:
     if fallback is not None:
         _check_name(fallback, "fallback backend")
     _default, _default_fallback = name, fallback
+    # the cores go to the pool this backend uses (jit: numba's; BLAS runs on one thread);
+    # docs/threads.md has the contention this avoids
+    _threads.apply_backend_policy(name)
 
 
 def get_backend() -> str:
@@ -185,10 +189,12 @@ def backend(name: str, *, fallback: str | None = None,
     for op, b in (ops or {}).items():
         overrides[op] = _check_name(b)
     token = _context.set((name, fallback, overrides))
+    _threads.apply_backend_policy(name)  # per block, never per kernel call
     try:
         yield name
     finally:
         _context.reset(token)
+        _threads.apply_backend_policy(get_backend())
 
 
 def available_backends() -> list[str]:
