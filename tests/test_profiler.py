@@ -262,3 +262,17 @@ def test_add_timer_rejects_a_non_callable():
     with pytest.raises(TypeError, match="a timer must be callable"):
         dispatch.add_timer(42)
     assert dispatch._timers == []
+
+
+def test_profile_command_measures_its_own_overhead_and_can_skip_shapes(capsys):
+    from tinytorch import cli
+
+    assert cli.main(["profile", "digits_mlp", "--overhead", "--steps", "2", "--warmup",
+                     "1"]) == 0
+    out = capsys.readouterr().out
+    assert "tt.profile() " in out and "tt.profile(record_shapes=False)" in out
+    assert out.count("overhead") == 2 and "17 kernel calls per step" in out
+    assert cli.main(["profile", "digits_mlp", "--no-shapes", "--steps", "2", "--warmup",
+                     "1"]) == 0
+    table = capsys.readouterr().out
+    assert "linear_forward" in table and "32x" not in table  # no shapes were read

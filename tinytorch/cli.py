@@ -224,10 +224,12 @@ def _profile(args) -> int:
             loss.backward()
             opt.step()
 
+        if args.overhead:
+            return _profile_overhead(cfg, lambda: step(*first), args)
         with tt.backend(cfg.backend):
             for _ in range(args.warmup):  # compile (or load the cache) outside the profile
                 step(*first)
-            with tt.profile() as prof:
+            with tt.profile(record_shapes=not args.no_shapes) as prof:
                 start = time.perf_counter()
                 for _ in range(args.steps):
                     step(*first)
@@ -245,6 +247,26 @@ def _profile(args) -> int:
     if args.trace:
         prof.export_chrome_trace(args.trace)
         print(f"wrote {args.trace} (open in https://ui.perfetto.dev or chrome://tracing)")
+    return 0
+
+
+def _profile_overhead(cfg, step, args) -> int:
+    """``tinytorch profile --overhead``: what the profiler costs on this config's training
+    step, with and without shapes (plain and profiled blocks interleaved)."""
+    import tinytorch as tt  # noqa: PLC0415
+    from tinytorch.profiler import measure_overhead  # noqa: PLC0415
+
+    rounds = 20
+    print(f"{cfg.name} on {cfg.backend}, batch {cfg.data.batch_size}: {rounds} rounds of "
+          f"{args.steps} plain and {args.steps} profiled steps, interleaved")
+    with tt.backend(cfg.backend):
+        for shapes in (True, False):
+            r = measure_overhead(step, rounds=rounds, steps=args.steps, warmup=args.warmup,
+                                 record_shapes=shapes)
+            mode = "tt.profile()" if shapes else "tt.profile(record_shapes=False)"
+            print(f"  {mode:32s} {r['calls_per_step']:.0f} kernel calls per step, "
+                  f"plain {r['plain_s'] * 1e6:.1f} us, profiled {r['profiled_s'] * 1e6:.1f} "
+                  f"us: overhead {r['overhead'] * 100:+.1f}%")
     return 0
 
 
@@ -502,6 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "bytes or op")
     p.add_argument("--limit", type=int, default=None, help="rows to print")
     p.add_argument("--trace", metavar="PATH", help="also write a Chrome trace (JSON)")
+    p.add_argument("--no-shapes", action="store_true", help="group by op only, without "
+                   "shapes, FLOPs or bytes: the cheapest profile")
+    p.add_argument("--overhead", action="store_true", help="measure what the profiler "
+                   "costs on a training step of the config, with and without shapes")
     p.add_argument("--lines", metavar="OP", help="line-profile the naive (or --backend jit) "
                    "kernel of OP, e.g. matmul_forward, conv2d_backward, relu_forward")
     p.add_argument("--variant", help="with --lines: a rung of OP's ladder, e.g. jit_packed")
