@@ -1,7 +1,8 @@
 """Array-only kernels, shipped as ``tinytorch.kernels`` (never as a bare ``kernels`` module).
 
 Each family file (``elementwise``, ``elementwise_backward``, ``reduce``, ``matmul``,
-``activation``, ``loss``, ``optim``) ends
+``linear``, ``activation``, ``loss``, ``optim``, ``transforms``, ``conv``, ``pool``, ``norm``,
+``quant``, ``qgemm``, ``sparse``, ``linear_act``) ends
 with a ``KERNELS`` table ``{"<op>_<direction>": {"naive": f, "jit": g, "numpy": h}}``;
 ``REGISTRY`` merges them and the dispatcher reads it. Nothing here compiles: ``njit``
 compiles on first call, and the CUDA kernels in ``kernels/cuda/`` are imported only when the
@@ -22,6 +23,8 @@ from . import (
     norm,
     optim,
     pool,
+    qgemm,
+    quant,
     reduce,
     reduce_backward,
     sparse,
@@ -32,6 +35,7 @@ FAMILIES = (elementwise, elementwise_backward, reduce, reduce_backward, matmul, 
             loss, optim, transforms)
 FAMILIES += (conv,)
 FAMILIES += (pool, norm)
+FAMILIES += (quant, qgemm)
 FAMILIES += (sparse,)
 FAMILIES += (linear_act,)
 

@@ -634,10 +634,17 @@ CASES = {
 }
 
 # Forward ops with no gradient, and why.
+INT8 = "int8 quantisation (tinytorch.quantization): inference only; rounding has no gradient"
 NON_DIFFERENTIABLE = {
     "csr_matmul": "inference kernel: CSR weights (SparseLinear) are not trained; pruned models "
                   "fine-tune as masked dense weights (tinytorch.pruning.keep_masks)",
     "csr_linear": "inference kernel: CSR weights (SparseLinear) are not trained, as csr_matmul",
+    "quantize": INT8,
+    "dequantize": INT8,
+    "requantize": INT8,
+    "requantize_fixed": INT8,
+    "qim2row": INT8,
+    "qgemm": INT8,
     "eq": "comparison: a bool result has no gradient",
     "ne": "comparison: a bool result has no gradient",
     "lt": "comparison: a bool result has no gradient",

@@ -93,6 +93,7 @@ float = float32  # noqa: A001
 double = float64
 long = int64
 int = int32  # noqa: A001
+from tinytorch import pruning, quantization  # noqa: E402 (module 09; compiles nothing)
 
 # The default backend's thread policy, once: under jit, numba's pool gets the cores and BLAS
 # runs on one thread (TINYTORCH_THREADS=off keeps every pool as it is; docs/threads.md).
