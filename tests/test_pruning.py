@@ -503,26 +503,3 @@ def test_describe_and_build_refuse_what_they_cannot_rebuild():
         P.build([{"type": "Quantum"}])
     with pytest.raises(TypeError, match="structured must be True or False"):
         P.prune_model(mlp((1, 2, 2), hidden=[3]), 0.5, structured="yes")
-
-
-# --- compress_run: what `tinytorch compress` calls -----------------------------------------
-
-def test_compress_run_prunes_finetunes_and_saves(tmp_path):
-    from tinytorch.config import load_config
-    from tinytorch.train.experiment import train
-
-    cfg = load_config("digits_mlp", ["train.epochs=1", "data.train_subset=200"])
-    run = train(cfg, runs_dir=tmp_path, log=None, progress=False)["run_dir"]
-    lines = []
-    out = P.compress_run(run, 0.9, finetune_epochs=1, sparse=True, log=lines.append)
-    assert out["path"].name == "prune-0.9.json" and out["path"].parent.name == "pruned"
-    assert out["sparsity"] == pytest.approx(0.9, abs=1e-3)
-    assert 0.0 <= out["acc_finetuned"] <= 1.0 and any("fine-tuned" in x for x in lines)
-    model = P.load_pruned(out["path"])
-    assert any(isinstance(m, P.SparseLinear) for m in model)
-    meta = json.loads(out["path"].read_text())["meta"]
-    assert meta["amount"] == 0.9 and meta["sparse"] and meta["acc_dense"] == out["acc_dense"]
-    with pytest.raises(ValueError, match="amount must be in"):
-        P.compress_run(run, 1.0)
-    with pytest.raises(ValueError, match="finetune_epochs must be >= 0"):
-        P.compress_run(run, 0.5, finetune_epochs=-2)

@@ -1,5 +1,5 @@
-"""The ``tinytorch`` command: ``train``, ``eval``, ``sweep``, ``profile``, ``mlp``, ``doctor``,
-``bench``, ``grade``, ``lab``, ``modules``.
+"""The ``tinytorch`` command: ``train``, ``eval``, ``sweep``, ``profile``, ``compress``, ``mlp``,
+``doctor``, ``bench``, ``grade``, ``lab``, ``modules``.
 
 >>> main(["modules"])  # doctest: +ELLIPSIS
 00  setup ...
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -318,6 +319,31 @@ def _profile_memory(args) -> int:
     return 0
 
 
+def _compress(args) -> int:
+    from tinytorch import compress  # noqa: PLC0415
+    from tinytorch.pruning import PrunedModelError  # noqa: PLC0415
+    from tinytorch.quantization import QuantizationError  # noqa: PLC0415
+
+    try:
+        rows = compress.compress_run(
+            args.run_dir, quantize=args.quantize, prune=args.prune, structured=args.structured,
+            finetune=args.finetune, checkpoint=args.checkpoint,
+            calibration_batches=args.calibration_batches, rounds=args.rounds,
+            log=None if args.quiet else print)
+    except (TypeError, QuantizationError, PrunedModelError, *_train_errors()) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(compress.format_table(rows))
+    print(f"\nwritten to {Path(rows[0]['path']).parent}; latency: median of interleaved "
+          f"rounds, one test batch of {rows[0]['batch']}, jit; speed-up: float32's latency / "
+          "this one's")
+    if args.json:
+        from tinytorch.io import atomic_write_text  # noqa: PLC0415
+
+        atomic_write_text(args.json, json.dumps(rows, indent=2))
+    return 0
+
+
 def _train_errors():
     from tinytorch.config import ConfigError  # noqa: PLC0415
     from tinytorch.runs import RunDirError  # noqa: PLC0415
@@ -537,6 +563,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", action="store_true", help="memory of a few training steps "
                    "instead: RSS (memory_profiler), allocations, line-by-line increments")
     p.set_defaults(func=_profile)
+
+    p = sub.add_parser("compress", help="quantise (int8) and/or prune a trained run's model, "
+                       "then compare size, accuracy and latency with the float32 model "
+                       "(module 09)")
+    p.add_argument("run_dir", help="a run folder made by tinytorch train")
+    p.add_argument("--quantize", choices=["int8"], help="post-training int8 quantisation "
+                   "(weights per channel, activations calibrated on training batches)")
+    p.add_argument("--prune", type=float, metavar="AMOUNT", help="fraction in [0, 1) of the "
+                   "weights (or, with --structured, of the channels) to remove")
+    p.add_argument("--structured", action="store_true", help="remove whole channels and "
+                   "neurons: smaller dense layers")
+    p.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="fine-tune the "
+                   "pruned model, distilling from the float model (default 0)")
+    p.add_argument("--checkpoint", default="best", help="best (default), latest, or a path")
+    p.add_argument("--calibration-batches", type=int, default=16,
+                   help="training batches the int8 observers see (default 16)")
+    p.add_argument("--rounds", type=int, default=15, help="latency rounds (default 15)")
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--quiet", action="store_true", help="only the table")
+    p.set_defaults(func=_compress)
 
     p = sub.add_parser("sweep", help="train every point of a grid of config values and "
                        "write a summary table (CSV)")

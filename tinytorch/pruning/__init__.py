@@ -10,7 +10,6 @@ pay, and knowledge distillation to win back the accuracy. See docs/pruning.md.
   the measured crossover sparsity ``CSR_CROSSOVER``);
 - ``distill``: ``distillation_loss``, ``finetune``, ``accuracy``;
 - ``serialize``: ``save_pruned`` / ``load_pruned`` (architecture in JSON, arrays in npz);
-- ``compress``: ``compress_run(run_dir, amount, ...)``, all of ``tinytorch compress``;
 - ``measure``: the tables of docs/pruning.md (``python -m tinytorch.pruning.measure``).
 
 >>> import tinytorch as tt
@@ -23,7 +22,6 @@ pay, and knowledge distillation to win back the accuracy. See docs/pruning.md.
 [4, 8]
 """
 
-from tinytorch.pruning.compress import compress_run
 from tinytorch.pruning.distill import accuracy, distillation_loss, finetune
 from tinytorch.pruning.magnitude import (
     MaskKeeper,
@@ -68,5 +66,4 @@ __all__ = [
     "CSR", "CSR_CROSSOVER", "csr_linear", "csr_matmul", "SparseLinear", "to_sparse",
     "distillation_loss", "finetune", "accuracy",
     "describe", "build", "save_pruned", "load_pruned", "PrunedModelError",
-    "compress_run",
 ]

@@ -181,9 +181,11 @@ def save_pruned(path, model: Module, *, meta: dict | None = None) -> Path:
     stem = path.with_suffix("") if path.suffix == ".json" else path
     arrays = {key: value.numpy() for key, value in model.state_dict().items()}
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    data = buffer.getvalue()
+    # A pruned model is mostly zeros, and zeros compress: deflate stores them for a few bits
+    # each (loading is the same np.load). A dense model is written plain, as checkpoints are.
     report = sparsity(model)
+    (np.savez_compressed if report["sparsity"] > 0 else np.savez)(buffer, **arrays)
+    data = buffer.getvalue()
     record = {"format": FORMAT, "version": VERSION, "architecture": spec,
               "keys": list(arrays),
               "parameters": int(sum(p.numel() for p in model.parameters())),
