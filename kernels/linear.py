@@ -79,7 +79,12 @@ def linear_backward_naive(grad_x, grad_w, grad_b, g, x, w, need_x):
 
 # --- jit --------------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy", fastmath=True)
+# reassoc lets LLVM split each k-sum into SIMD partial sums; no nnan/ninf, so NaN and inf
+# in the operands still propagate as they do in every other kernel
+FASTMATH = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def linear_forward_jit_rows4(out, x, w, b):
     M, K = x.shape
     N = w.shape[0]

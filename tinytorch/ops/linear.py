@@ -25,30 +25,32 @@ from tinytorch.tensor import Tensor
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with ``weight`` of shape ``(out_features, in_features)``."""
-    _check(x, weight, bias)
+    check_linear(x, weight, bias)
     return _Linear.apply(x, weight, bias)
 
 
-def _check(x, weight, bias) -> None:
-    require_tensor(x, "linear", "input")
-    require_tensor(weight, "linear", "weight")
+def check_linear(x, weight, bias, op: str = "linear") -> None:
+    """Every check of a linear layer's operands, before any kernel runs (``linear`` and
+    the fused ``linear_act`` share it; ``op`` names the caller in the messages)."""
+    require_tensor(x, op, "input")
+    require_tensor(weight, op, "weight")
     if weight.ndim != 2:
-        raise ValueError(f"linear(): weight must be 2-D (out_features, in_features), got "
+        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features), got "
                          f"shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear(): input of shape {x.shape} has "
+        raise ValueError(f"{op}(): input of shape {x.shape} has "
                          f"{x.shape[-1] if x.ndim else 'no'} features but weight of shape "
                          f"{weight.shape} expects in_features={weight.shape[1]} (its dim 1)")
     if not weight.dtype.is_floating_point or x.dtype != weight.dtype:
-        raise TypeError(f"linear(): input and weight must have the same floating dtype, got "
+        raise TypeError(f"{op}(): input and weight must have the same floating dtype, got "
                         f"{x.dtype.name} and {weight.dtype.name}\nhint: x.to(weight.dtype)")
     if bias is not None:
-        require_tensor(bias, "linear", "bias")
+        require_tensor(bias, op, "bias")
         if bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear(): bias must have shape ({weight.shape[0]},) to match "
+            raise ValueError(f"{op}(): bias must have shape ({weight.shape[0]},) to match "
                              f"out_features, got {bias.shape}")
         if bias.dtype != weight.dtype:
-            raise TypeError(f"linear(): bias dtype {bias.dtype.name} differs from weight "
+            raise TypeError(f"{op}(): bias dtype {bias.dtype.name} differs from weight "
                             f"dtype {weight.dtype.name}")
 
 

@@ -18,13 +18,12 @@ pre-activation ``z`` (one ``(M, N)`` array, as PyTorch's unfused ``linear`` + ``
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tinytorch import dispatch
 from tinytorch.autograd import Function
-from tinytorch.ops._common import new, require_tensor, reshape_view
+from tinytorch.ops._common import new
+from tinytorch.ops.linear import _rows, check_linear
 from tinytorch.tensor import Tensor
 
 __all__ = ["linear_act", "linear_relu", "linear_gelu", "ACTIVATIONS"]
@@ -87,8 +86,6 @@ def linear_gelu(x: Tensor, weight: Tensor, bias: Tensor | None = None,
 def _check(x, weight, bias, activation, op: str) -> int:
     """Every check before any kernel runs (the compiled loops index without bounds checks);
     returns the kernel's activation code."""
-    require_tensor(x, op, "input")
-    require_tensor(weight, op, "weight")
     if not isinstance(activation, str):
         raise TypeError(f"{op}(): activation must be a string, one of "
                         f"{', '.join(ACTIVATIONS)}; got {type(activation).__name__} "
@@ -98,32 +95,8 @@ def _check(x, weight, bias, activation, op: str) -> int:
         raise ValueError(f"{op}(): activation={activation!r} is not supported; use one of "
                          f"{', '.join(ACTIVATIONS)}\nhint: for any other activation call "
                          "F.linear, then the activation")
-    if weight.ndim != 2:
-        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features), got shape "
-                         f"{weight.shape}")
-    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"{op}(): input of shape {x.shape} has "
-                         f"{x.shape[-1] if x.ndim else 'no'} features but weight of shape "
-                         f"{weight.shape} expects in_features={weight.shape[1]} (its dim 1)")
-    if not weight.dtype.is_floating_point or x.dtype != weight.dtype:
-        raise TypeError(f"{op}(): input and weight must have the same floating dtype, got "
-                        f"{x.dtype.name} and {weight.dtype.name}\nhint: x.to(weight.dtype)")
-    if bias is not None:
-        require_tensor(bias, op, "bias")
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"{op}(): bias must have shape ({weight.shape[0]},) to match "
-                             f"out_features, got {bias.shape}")
-        if bias.dtype != weight.dtype:
-            raise TypeError(f"{op}(): bias dtype {bias.dtype.name} differs from weight dtype "
-                            f"{weight.dtype.name}")
+    check_linear(x, weight, bias, op)
     return code
-
-
-def _rows(arr: np.ndarray) -> np.ndarray:
-    """``arr`` as 2-D ``(rows, features)``: a view when possible, else a kernel copy."""
-    if arr.ndim == 2:
-        return arr
-    return reshape_view(arr, (math.prod(arr.shape[:-1]), arr.shape[-1]))
 
 
 class _LinearAct(Function):
