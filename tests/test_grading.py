@@ -70,6 +70,9 @@ def wrong_lab(variant: str, folder: Path) -> Path:
     return reference
 
 
+# Slow (a grading run of a few seconds per variant, about 75 of them): CI runs them after
+# the default test run (`pytest -m slow`).
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", sorted(WRONG_VARIANTS))
 def test_each_wrong_implementation_loses_the_right_points(variant, tmp_path):
     lab = variant[3:5]
@@ -98,6 +101,7 @@ def test_every_lab_has_a_grader_and_solutions():
         assert (SOLUTIONS / name).is_file() and lab_source(lab).name == name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solved", [False, True], ids=["untouched", "solved"])
 @pytest.mark.parametrize("lab", sorted(LABS))
 def test_labs_run_as_plain_python(lab, solved, tmp_path):
