@@ -276,3 +276,20 @@ def test_profile_command_measures_its_own_overhead_and_can_skip_shapes(capsys):
                      "1"]) == 0
     table = capsys.readouterr().out
     assert "linear_forward" in table and "32x" not in table  # no shapes were read
+
+
+def test_kernel_cost_of_the_fused_int8_and_sparse_kernels():
+    f32, i8, i32, i64 = (np.dtype(t) for t in ("float32", "int8", "int32", "int64"))
+    # linear + ReLU: the products, the bias add and the activation
+    assert kernel_cost("linear_act_forward", [(4, 3), (0, 0), (4, 5), (3, 5), (3,)],
+                       [f32] * 5)[0] == 2 * 4 * 3 * 5 + 2 * 4 * 3
+    # backward without grad_x: one product (grad_w) instead of two
+    assert kernel_cost("linear_act_backward", [(0, 0), (3, 5), (3,), (4, 3), (4, 5), (3, 5),
+                                               (4, 3)], [f32] * 7)[0] == 2 * 60 + 24
+    assert kernel_cost("qgemm_forward", [(4, 3), (4, 5), (3, 5), (3,), (3,)],
+                       [i32, i8, i8, i32, i32])[0] == 2 * 4 * 3 * 5
+    # CSR: two operations per stored weight and row of x, plus the bias
+    shapes = [(4, 3), (4, 5), (4,), (6,), (6,), (3,)]
+    assert kernel_cost("csr_linear_forward", shapes, [f32, f32, i64, i64, f32, f32])[0] == (
+        2 * 4 * 6 + 4 * 3)
+    assert kernel_cost("csr_matmul_forward", shapes[:5], [f32, f32, i64, i64, f32])[0] == 48

@@ -50,6 +50,9 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "adaptive_avg_pool2d_backward": 1, "batch_norm_forward": 6, "batch_norm_backward": 9,
     # data transforms (kernels/transforms.py)
     "to_dtype_forward": 1, "normalize_forward": 2, "crop_forward": 0, "hflip_forward": 0,
+    # int8 quantisation, per element (kernels/quant.py): scale, round, shift, clamp
+    "quantize_forward": 4, "dequantize_forward": 2, "requantize_forward": 4,
+    "requantize_fixed_forward": 4, "qim2row_forward": 0,
 }
 
 
@@ -62,8 +65,10 @@ def kernel_cost(op: str, shapes, dtypes) -> tuple[int, int]:
     ``dtypes`` (in argument order, outputs first; ``None`` for an argument that is not an
     array). Bytes: the sum of the arrays' ``nbytes``, each read or written once (a lower
     bound; a broadcast operand counts at its broadcast size). FLOPs: a multiply-add counts
-    two; matmul, linear and conv2d from their shapes, the rest ``FLOPS_PER_ELEMENT[op]``
-    (1 for an op it lacks) times the largest array's element count.
+    two; matmul, linear (and the fused linear + activation), conv2d, the int8 GEMM (integer
+    operations, counted the same way) and the CSR products (two per stored weight and row)
+    from their shapes, the rest ``FLOPS_PER_ELEMENT[op]`` (1 for an op it lacks) times the
+    largest array's element count.
 
     >>> import numpy as np
     >>> f32 = np.dtype("float32")
@@ -84,6 +89,19 @@ def kernel_cost(op: str, shapes, dtypes) -> tuple[int, int]:
         (m, n), k = shapes[3], shapes[1][1]
         products = 2 * m * n * k * (2 if _numel(shapes[0]) else 1)  # grad_w, then grad_x
         return products + m * n, nbytes
+    if op == "linear_act_forward":  # out (M, N), pre, x (M, K): + bias + the activation
+        (m, n), k = shapes[0], shapes[2][1]
+        return 2 * m * n * k + 2 * m * n, nbytes
+    if op == "linear_act_backward":  # grad_x (M, K) or (0, 0), grad_w, grad_b, g (M, N)
+        (m, n), k = shapes[3], shapes[1][1]
+        products = 2 * m * n * k * (2 if _numel(shapes[0]) else 1)
+        return products + 2 * m * n, nbytes  # + the activation's derivative, grad_b
+    if op == "qgemm_forward":  # out (M, N) int32, a (M, K) int8: integer multiply-adds
+        (m, n), k = shapes[0], shapes[1][1]
+        return 2 * m * n * k, nbytes
+    if op in ("csr_matmul_forward", "csr_linear_forward"):  # out (M, N), x, indptr, indices
+        (m, n), nnz = shapes[0], _numel(shapes[4])  # data (nnz,): one multiply-add each
+        return 2 * m * nnz + (m * n if op == "csr_linear_forward" else 0), nbytes
     if op == "conv2d_forward":  # out (N, C_out, OH, OW), w (C_out, C_g, KH, KW)
         per_output = 2 * _numel(shapes[2][1:])
         return _numel(shapes[0]) * (per_output + 1), nbytes  # + 1: the bias

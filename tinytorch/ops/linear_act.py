@@ -130,7 +130,8 @@ class _LinearAct(Function):
         grad_b = np.empty(weight.shape[0], dtype)
         grad_x = np.empty(x2.shape, dtype) if need_x else _EMPTY[dtype]
         dispatch.call("linear_act_backward", grad_x, grad_w, grad_b, _rows(grad._data), x2,
-                      weight._data, _rows(saved._data), need_x, activation=ctx.code)
+                      weight._data, _rows(saved._data), need_x=need_x,
+                      activation=ctx.code)
         return (new(grad_x.reshape(x.shape)) if need_x else None,
                 new(grad_w) if need_w else None,
                 new(grad_b) if need_b else None,
