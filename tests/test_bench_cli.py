@@ -261,3 +261,27 @@ def test_cli_reports_a_wrong_kernel_as_an_error_not_a_timing(capsys):
     captured = capsys.readouterr()
     assert "add on wrong at n=8 disagrees with the numpy oracle" in captured.err
     assert "a wrong kernel is never timed" in captured.err and "median" not in captured.out
+
+
+def test_the_blas_probe_runs_at_blas_width_and_restores_the_policy(monkeypatch):
+    """The compute roof is the machine's: BLAS at its own width even when the jit backend's
+    policy keeps it on one thread, and the policy is back afterwards."""
+    from tinytorch import probes, threads
+
+    seen = []
+    real = probes.np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append(threads.get_num_threads()["blas"])
+        return real(*args, **kwargs)
+
+    with tt.backend("numpy"):
+        blas_width = threads.get_num_threads()["blas"]
+    before = threads.get_num_threads()
+    monkeypatch.setattr(probes.np, "matmul", spy)
+    with tt.backend("jit"):
+        inside = threads.get_num_threads()
+        probes.peak_gflops(n=32, repeats=1)
+        assert threads.get_num_threads() == inside
+    assert threads.get_num_threads() == before
+    assert seen and set(seen) == {blas_width}
