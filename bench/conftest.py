@@ -5,13 +5,26 @@ first call (compilation, or a load from numba's cache) apart and stores it in
 ``extra_info``, warms up, then lets pytest-benchmark take the rounds. Compare runs with
 ``--benchmark-autosave`` and ``--benchmark-compare`` (docs/benchmarking.md)."""
 
+import contextlib
 import time
 
 import numpy as np
 import pytest
 
-from tinytorch import dispatch
+from tinytorch import dispatch, threads
 from tinytorch.testing import assert_close
+
+
+@contextlib.contextmanager
+def backend_threads(backend):
+    """Time a backend's kernel with the thread pools it gets as the backend in use
+    (``tinytorch.threads``: under jit, BLAS on one thread; numpy: BLAS's own width), as
+    ``tinytorch bench`` does."""
+    threads.apply_backend_policy(backend)
+    try:
+        yield
+    finally:
+        threads.apply_backend_policy(dispatch.get_backend())
 
 
 @pytest.fixture
@@ -27,11 +40,12 @@ def bench_kernel(benchmark):
         benchmark.extra_info["first_call_s"] = time.perf_counter() - start
         assert_close(out, expected, rtol=rtol,
                      atol=None if rtol is None else rtol * float(np.abs(expected).max()))
-        if rounds is not None:  # slow backends: a fixed, small number of rounds
-            benchmark.pedantic(kernel, args=(out, *inputs), rounds=rounds, iterations=1,
-                               warmup_rounds=0)
-        else:
-            benchmark(kernel, out, *inputs)
+        with backend_threads(backend):
+            if rounds is not None:  # slow backends: a fixed, small number of rounds
+                benchmark.pedantic(kernel, args=(out, *inputs), rounds=rounds, iterations=1,
+                                   warmup_rounds=0)
+            else:
+                benchmark(kernel, out, *inputs)
 
     return run
 
@@ -49,10 +63,11 @@ def bench_op(benchmark):
         benchmark.group = f"{op} n={n} ({spec.size_meaning})"
         benchmark.extra_info.update(first_call_s=first, flops=spec.flops(n),
                                     bytes=spec.bytes(n, 4))
-        if backend == "naive":
-            benchmark.pedantic(fn, rounds=3, iterations=1, warmup_rounds=0)
-        else:
-            benchmark(fn)
+        with backend_threads(backend):
+            if backend == "naive":
+                benchmark.pedantic(fn, rounds=3, iterations=1, warmup_rounds=0)
+            else:
+                benchmark(fn)
 
     return run
 
