@@ -48,12 +48,19 @@ def _cpu_flags() -> list[str]:
 
 def _blas() -> str:
     try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415 (dev dependency)
+        from threadpoolctl import threadpool_info  # noqa: PLC0415
 
+        from tinytorch import threads  # noqa: PLC0415
+
+        policy = threads.get_policy()
+        why = ("; tinytorch's thread policy 'auto': one thread while jit is the backend, "
+               "BLAS's own width under numpy (docs/threads.md)" if policy == "auto" else
+               f"; thread policy {policy!r}")
         for pool in threadpool_info():
             if pool.get("user_api") == "blas":
                 return (f"{pool.get('internal_api')} {pool.get('version')} "
-                        f"({pool.get('num_threads')} threads, {pool.get('architecture')})")
+                        f"({pool.get('num_threads')} threads now, "
+                        f"{pool.get('architecture')}{why})")
     except ImportError:
         pass
     try:
