@@ -182,6 +182,18 @@ def test_profile_memory_reports_allocation_per_op_and_the_peak(rng):
     assert tt.profile().peak_bytes is None
 
 
+def test_the_memory_peak_covers_the_whole_block_not_only_the_last_call():
+    big, small = tt.ones(1000, 1000), tt.ones(2)
+    with tt.backend("numpy"), tt.profile(profile_memory=True) as outer:
+        y = big * 2.0  # 4 MB
+        z = y + 1.0  # 8 MB live at once
+        del y, z  # freed before the end of the block
+        with tt.profile(profile_memory=True) as inner:
+            _ = small + 1.0  # a tiny op last: the peak was earlier
+    assert outer.peak_bytes >= 8_000_000
+    assert inner.peak_bytes < 1_000_000
+
+
 @pytest.mark.parametrize("bad", [1, None, "yes"])
 def test_profile_flags_must_be_booleans(bad):
     with pytest.raises(TypeError, match="record_shapes must be True or False"):

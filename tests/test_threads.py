@@ -2,11 +2,14 @@
 reproduction in tinytorch.examples.threads. No timing assertions: timings are reported by
 the example, never checked here."""
 
+import warnings
+
 import numba
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+import tinytorch as tt
 from tinytorch import threads
 from tinytorch.examples import threads as example
 
@@ -299,3 +302,19 @@ def test_info_reports_a_bad_policy_variable_instead_of_failing(monkeypatch):
     report = threads.info()
     assert report["policy"].startswith("invalid (TINYTORCH_THREADS='fast' is not")
     assert report["env"][threads.POLICY_ENV_VAR] == "fast"
+
+
+def test_a_bad_policy_setting_warns_once_and_never_breaks_a_backend_switch(monkeypatch):
+    from tinytorch import dispatch
+
+    monkeypatch.setenv("TINYTORCH_THREADS", "bogus")
+    monkeypatch.setattr(dispatch, "_thread_policy_warned", [])
+    before = tt.get_backend()
+    with pytest.warns(RuntimeWarning, match="TINYTORCH_THREADS='bogus' is not a thread policy"):
+        with tt.backend("numpy"):
+            assert tt.get_backend() == "numpy"
+    assert tt.get_backend() == before  # the block ended cleanly
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported once only
+        with tt.backend("numpy"):
+            pass

@@ -99,5 +99,6 @@ from tinytorch import pruning, quantization  # noqa: E402 (module 09; compiles n
 # runs on one thread (TINYTORCH_THREADS=off keeps every pool as it is; docs/threads.md).
 try:
     threads.apply_backend_policy(dispatch.get_backend())
-except ValueError:  # a bad TINYTORCH_BACKEND or TINYTORCH_THREADS: the first op says so
+except ValueError:  # a bad TINYTORCH_BACKEND: the first op says so; a bad TINYTORCH_THREADS:
+    # the first backend switch warns once and leaves the pools alone
     pass

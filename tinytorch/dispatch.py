@@ -68,6 +68,7 @@ _context: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
     "tinytorch_backend", default=None)  # (backend, fallback, ops overrides)
 _op_overrides: dict[str, str] = {}
 _warned_fallbacks: set[tuple[str, str, str]] = set()
+_thread_policy_warned: list[bool] = []  # a bad TINYTORCH_THREADS is reported once
 _hooks: list[Callable] = []
 _timers: list[Callable] = []  # fn(op, backend, args, seconds) after each kernel (add_timer)
 # list.append of each recording profile (add_recorder): gets one record tuple per kernel call
@@ -155,7 +156,7 @@ def set_backend(name: str, *, fallback: str | None = None) -> None:
     _default, _default_fallback = name, fallback
     # the cores go to the pool this backend uses (jit: numba's; BLAS runs on one thread);
     # docs/threads.md has the contention this avoids
-    _threads.apply_backend_policy(name)
+    _apply_thread_policy(name)
 
 
 def get_backend() -> str:
@@ -190,12 +191,25 @@ def backend(name: str, *, fallback: str | None = None,
     for op, b in (ops or {}).items():
         overrides[op] = _check_name(b)
     token = _context.set((name, fallback, overrides))
-    _threads.apply_backend_policy(name)  # per block, never per kernel call
     try:
+        _apply_thread_policy(name)  # per block, never per kernel call
         yield name
     finally:
         _context.reset(token)
-        _threads.apply_backend_policy(get_backend())
+        _apply_thread_policy(get_backend())
+
+
+def _apply_thread_policy(name: str) -> None:
+    """``tinytorch.threads``' policy for backend ``name``. A bad ``TINYTORCH_THREADS``
+    is reported once and leaves the pools as they are: a setting about speed must not stop
+    a backend switch (nor leave one half done)."""
+    try:
+        _threads.apply_backend_policy(name)
+    except ValueError as err:
+        if not _thread_policy_warned:
+            _thread_policy_warned.append(True)
+            warnings.warn(f"{err}; thread pools left as they are", RuntimeWarning,
+                          stacklevel=_user_stacklevel())
 
 
 def available_backends() -> list[str]:
@@ -335,13 +349,14 @@ def call(op: str, *args, **params) -> None:
         fn = impls.get(name) if impls is not None else None
         if fn is not None and name != "cuda":
             if _timing:  # tested here, not above: the untimed path pays one global test
-                if _only_recorder is not None and name == "jit":
+                record = _only_recorder  # read once: another thread may end the profile
+                if record is not None and name == "jit":
                     # one profile and jit: _timed_call's work inlined, a frame saved per call
                     start = _perf_counter()
                     fn(*args, **params)
                     seconds = _perf_counter() - start
-                    _only_recorder((op, name, _args_key(args) if _shapes_wanted else None,
-                                    start, seconds))
+                    record((op, name, _args_key(args) if _shapes_wanted else None, start,
+                            seconds))
                 else:
                     _timed_call(op, name, fn, args, params)
             elif name == "jit":  # compiled with error_model="numpy": never warns

@@ -47,6 +47,14 @@ SORT_KEYS = {"total": "total_s", "calls": "calls", "median": "median_s", "first"
              "flops": "flops", "bytes": "bytes", "op": "op"}
 
 
+_MEMORY_PROFILES: list = []  # the active profile_memory profiles (they share tracemalloc's peak)
+
+
+def _fold_peak_into_active() -> None:
+    for prof in _MEMORY_PROFILES:
+        prof._fold_peak()
+
+
 class Profile:
     """Kernel calls recorded while the profile is active (``with prof:``); build one with
     ``tt.profile()``. Entering the same profile again inside its block is allowed (it
@@ -86,9 +94,15 @@ class Profile:
         self._depth = 0
         self._origin = time.perf_counter()  # time zero of the chrome trace
 
+    def _fold_peak(self) -> None:
+        self._peak = max(self._peak, tracemalloc.get_traced_memory()[1] - self._traced_start)
+
     def _append_traced(self, record: tuple) -> None:
         self._records.append(record)
-        self._traced.append(tracemalloc.get_traced_memory())  # (current, peak since last)
+        current, peak = tracemalloc.get_traced_memory()  # peak: since the previous call
+        self._traced.append((current, peak))
+        # fold the interval's peak into the block's before resetting it for the next call
+        self._peak = max(self._peak, peak - self._traced_start)
         tracemalloc.reset_peak()
 
     def __enter__(self) -> Profile:
@@ -99,10 +113,14 @@ class Profile:
                 self._started_tracing = not tracemalloc.is_tracing()
                 if self._started_tracing:
                     tracemalloc.start()
+                else:  # an enclosing memory profile's interval peak: fold it before resetting
+                    _fold_peak_into_active()
                 tracemalloc.reset_peak()
                 self._traced_start = tracemalloc.get_traced_memory()[0]
                 self._block_starts[len(self._records)] = self._traced_start
             dispatch.add_recorder(self._append, shapes=self.record_shapes)
+            if self.profile_memory:
+                _MEMORY_PROFILES.append(self)
         self._depth += 1
         return self
 
@@ -111,8 +129,9 @@ class Profile:
         if self._depth == 0:
             dispatch.remove_recorder(self._append)
             if self.profile_memory:
-                current, peak = tracemalloc.get_traced_memory()
-                self._peak = max(self._peak, peak - self._traced_start)
+                self._fold_peak()
+                if self in _MEMORY_PROFILES:
+                    _MEMORY_PROFILES.remove(self)
                 if self._started_tracing:
                     tracemalloc.stop()
         return False
