@@ -83,6 +83,8 @@ def test_unstructured_pruning_writes_a_smaller_file_of_the_same_shapes(run_dir):
     (["--finetune", "2", "--quantize", "int8"], "--finetune EPOCHS recovers accuracy after "
                                                 "pruning"),
     (["--prune", "0.5", "--finetune", "-1"], "finetune must be an int >= 0"),
+    (["--quantize", "int8", "--rounds", "0"], "rounds must be an int >= 1"),
+    (["--quantize", "int8", "--calibration-batches", "0"], "calibration_batches must be an int"),
 ])
 def test_bad_options_are_refused_before_anything_runs(run_dir, capsys, argv, message):
     before = sorted((Path(run_dir)).rglob("*"))

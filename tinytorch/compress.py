@@ -40,7 +40,8 @@ __all__ = ["compress_run", "format_table", "measure_latency", "COMPRESSED_DIR"]
 COMPRESSED_DIR = "compressed"  # inside the run directory
 
 
-def _check_options(quantize, prune, structured, finetune) -> None:
+def _check_options(quantize, prune, structured, finetune, calibration_batches=1,
+                   rounds=1) -> None:
     """Every option checked before anything is loaded or trained."""
     from tinytorch.pruning.magnitude import check_amount  # noqa: PLC0415
 
@@ -58,6 +59,9 @@ def _check_options(quantize, prune, structured, finetune) -> None:
     if finetune and prune is None:
         raise ValueError("compress: --finetune EPOCHS recovers accuracy after pruning; give "
                          "--prune AMOUNT too")
+    for name, value in (("calibration_batches", calibration_batches), ("rounds", rounds)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"compress: {name} must be an int >= 1, got {value!r}")
     if quantize is None and prune is None:
         raise ValueError("compress: nothing to do; give --quantize int8, --prune AMOUNT, "
                          "or both")
@@ -135,7 +139,7 @@ def compress_run(run_dir, *, quantize: str | None = None, prune: float | None = 
     combine (``pruned50s+int8``); a magnitude-pruned model keeps its shapes and Linear
     layers above the CSR crossover run on CSR kernels, so it is not quantised as well.
     """
-    _check_options(quantize, prune, structured, finetune)
+    _check_options(quantize, prune, structured, finetune, calibration_batches, rounds)
     from tinytorch import pruning  # noqa: PLC0415
 
     say = log or (lambda line: None)
