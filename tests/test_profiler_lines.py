@@ -126,7 +126,9 @@ def test_variant_of_a_ladder_is_profiled_with_its_helpers():
     (lambda: profiler_lines.profile_lines("matmul_forward", variant="fast"), ValueError,
      "matmul_forward has no variant 'fast'; its variants: naive, jit_ijk"),
     (lambda: profiler_lines.profile_lines("add_forward", size=0), ValueError,
-     "size must be between 1 and 4096, got 0; for add_forward it means n x n operands"),
+     "size must be between 1 and 1024 for add_forward, got 0; it means n x n operands"),
+    (lambda: profiler_lines.profile_lines("matmul_forward", size=4096), ValueError,
+     r"size must be between 1 and 128 for matmul_forward.*\nhint: interpreted loops"),
     (lambda: profiler_lines.profile_lines("add_forward", size=2.5), TypeError,
      "size must be an int"),
     (lambda: profiler_lines.profile_lines("add_forward", repeat=0), ValueError,
@@ -256,3 +258,16 @@ def test_cli_memory_prints_the_table_and_the_lines(capsys):
 def test_cli_memory_unknown_config_exits_2(capsys):
     assert cli.main(["profile", "--memory", "no_such_config"]) == 2
     assert "no config file 'no_such_config'" in capsys.readouterr().err
+
+
+
+def test_a_child_that_runs_too_long_is_stopped_with_a_clear_error(monkeypatch):
+    import subprocess
+
+    def too_slow(cmd, **kwargs):
+        assert "--deadline" in cmd  # the child also stops itself if the parent dies
+        raise subprocess.TimeoutExpired(cmd, kwargs["timeout"])
+
+    monkeypatch.setattr(profiler_lines.subprocess, "run", too_slow)
+    with pytest.raises(RuntimeError, match=r"took over 2 s and was stopped\nhint: lower "):
+        profiler_lines.profile_lines("matmul_forward", backend="jit", timeout=2)

@@ -35,8 +35,10 @@ import dataclasses
 import io
 import json
 import linecache
+import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import types
@@ -176,6 +178,11 @@ _FAMILIES: dict[str, tuple[Callable, int, str]] = {
     "norm": (_drive_norm, 8, "x nx3x4x4, training mode"),
 }
 DEFAULT_SIZE = {family: size for family, (_, size, _) in _FAMILIES.items()}
+# Under the line profiler every executed line costs about a microsecond: the largest size per
+# family keeps a profile to about a minute (matmul at 128 is 2 million inner-loop hits).
+MAX_SIZE = {"elementwise": 1024, "reduce": 1024, "matmul": 128, "activation": 512,
+            "loss": 4096, "optim": 1024, "transforms": 256, "conv": 48, "pool": 256,
+            "norm": 256}
 
 # kernel family file (tinytorch.kernels.<module>) -> driver family
 _MODULE_FAMILY = {
@@ -236,9 +243,12 @@ def _check_size(size, op: str) -> int:
         return DEFAULT_SIZE[family]
     if isinstance(size, bool) or not isinstance(size, int):
         raise TypeError(f"size must be an int, got {type(size).__name__}")
-    if not 1 <= size <= 4096:
-        raise ValueError(f"size must be between 1 and 4096, got {size}; for {op} it means "
-                         f"{_FAMILIES[family][2]} (default {DEFAULT_SIZE[family]})")
+    if not 1 <= size <= MAX_SIZE[family]:
+        raise ValueError(f"size must be between 1 and {MAX_SIZE[family]} for {op}, got "
+                         f"{size}; it means {_FAMILIES[family][2]} (default "
+                         f"{DEFAULT_SIZE[family]})\nhint: interpreted loops under the line "
+                         "profiler run about a microsecond a line: small inputs show the "
+                         "same hot lines")
     return size
 
 
@@ -530,8 +540,14 @@ def _profile_in_child(op, backend, variant, size, repeat, timeout) -> LineReport
            "--size", str(size), "--repeat", str(repeat)]
     if variant:
         cmd += ["--variant", variant]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                         check=False)
+    cmd += ["--deadline", str(timeout)]  # the child stops itself if this process dies
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                             check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the line profile of {op} in a child process took over "
+                           f"{timeout:g} s and was stopped\nhint: lower --size or --repeat"
+                           ) from None
     if out.returncode != 0:
         raise RuntimeError(f"the line profile of {op} in a child process with "
                            f"NUMBA_DISABLE_JIT=1 failed (exit {out.returncode}):\n"
@@ -547,7 +563,11 @@ def _child_main(argv=None) -> int:
     parser.add_argument("--variant")
     parser.add_argument("--size", type=int)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--deadline", type=float, help="seconds before this process stops "
+                        "itself (its parent may have been killed)")
     args = parser.parse_args(argv)
+    if args.deadline and hasattr(signal, "SIGALRM"):
+        signal.alarm(max(1, math.ceil(args.deadline)) + 5)  # after the parent's own timeout
     try:
         report = profile_lines(args.op, backend=args.backend, variant=args.variant,
                                size=args.size, repeat=args.repeat)
