@@ -85,3 +85,13 @@ def test_the_command_prints_a_markdown_table(capsys):
     assert "interleaved rounds" in out
     with pytest.raises(SystemExit):
         fusion.main(["--rounds", "0"])
+
+
+def test_a_kernel_that_writes_nothing_fails_the_check_of_its_path(monkeypatch):
+    """The two paths of a pair share output buffers: a no-op relu must not pass on what the
+    fused path wrote there."""
+    from tinytorch import dispatch
+
+    monkeypatch.setitem(dispatch._TABLE["relu_forward"], "jit", lambda out, x: None)
+    with pytest.raises(AssertionError, match="linear\\+relu kernels forward"):
+        fusion.fusion_table("tiny", rounds=1, block_s=0, kernels=["linear+relu"])

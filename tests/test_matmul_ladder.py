@@ -42,3 +42,9 @@ def test_the_command_prints_the_table(capsys):
     ml.main(["--sizes", "8", "--rounds", "1", "--rungs", "jit_packed", "numpy"])
     out = capsys.readouterr().out
     assert "| jit_packed |" in out and "median of 1 rounds" in out
+
+
+def test_a_rung_that_writes_nothing_is_caught(monkeypatch):
+    monkeypatch.setitem(ml.mm.VARIANTS, "jit_ikj", lambda out, a, b: None)
+    with pytest.raises(AssertionError, match="jit_ikj at n=8 differs from numpy"):
+        ml.ladder(sizes=(8,), rounds=1, rungs=("jit_ijk", "jit_ikj"), pause=0.0)

@@ -305,3 +305,12 @@ def test_kernel_cost_of_the_fused_int8_and_sparse_kernels():
     assert kernel_cost("csr_linear_forward", shapes, [f32, f32, i64, i64, f32, f32])[0] == (
         2 * 4 * 6 + 4 * 3)
     assert kernel_cost("csr_matmul_forward", shapes[:5], [f32, f32, i64, i64, f32])[0] == 48
+
+
+def test_every_kernel_has_a_cost_formula():
+    """A new kernel needs a FLOPS_PER_ELEMENT entry or a shape formula: the fallback of one
+    FLOP per element would understate a product-like kernel by orders of magnitude."""
+    from tinytorch.kernel_cost import FLOPS_PER_ELEMENT, SHAPE_FORMULAS
+
+    missing = sorted(set(dispatch._TABLE) - set(FLOPS_PER_ELEMENT) - SHAPE_FORMULAS)
+    assert not missing, f"no FLOP formula for {missing}: add them to tinytorch/kernel_cost.py"

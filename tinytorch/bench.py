@@ -69,6 +69,8 @@ def _copy(case: Case, nan_outputs: bool) -> Case:
             # inheriting the oracle's value through the shared starting array
             if nan_outputs and i < case.n_out and a.dtype.kind == "f":
                 a.fill(np.nan)
+            elif nan_outputs and i < case.n_out and a.dtype.kind in "iu":
+                a.fill(-1 if a.dtype.kind == "i" else np.iinfo(a.dtype).max)  # no valid index
         args.append(a)
     return Case(tuple(args), dict(case.kwargs), case.n_out)
 
@@ -155,8 +157,10 @@ def run_bench(op: str, *, backends=None, sizes=None, dtype="float32", rounds: in
     if op not in BENCH_OPS:
         raise ValueError(f"no benchmark for {op!r}; choose from {', '.join(BENCH_OPS)}")
     spec = BENCH_OPS[op]
-    if not isinstance(rounds, int) or rounds < 1 or not min_time >= 0:
-        raise ValueError(f"rounds must be an integer >= 1 and min_time >= 0 seconds, got "
+    if (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1
+            or not 0 <= min_time <= 60):
+        raise ValueError(f"rounds must be an integer >= 1 and min_time between 0 and 60 "
+                         f"seconds, got "
                          f"rounds={rounds!r}, min_time={min_time!r}")
     # PyTorch is a row of its own: by default when importable, else only when named.
     want_torch = backends is None or "torch" in backends

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["FLOPS_PER_ELEMENT", "kernel_cost"]
+__all__ = ["FLOPS_PER_ELEMENT", "SHAPE_FORMULAS", "kernel_cost"]
 
 # FLOPs per element for the kernels that walk their operands once (elementwise, reduce,
 # activation, loss, optim, pool, norm, transforms): a small constant per op, times the
@@ -54,6 +54,13 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "quantize_forward": 4, "dequantize_forward": 2, "requantize_forward": 4,
     "requantize_fixed_forward": 4, "qim2row_forward": 0,
 }
+
+
+# kernels whose cost comes from their shapes (the branches of kernel_cost below)
+SHAPE_FORMULAS = frozenset({
+    "matmul_forward", "linear_forward", "linear_backward", "linear_act_forward",
+    "linear_act_backward", "qgemm_forward", "csr_matmul_forward", "csr_linear_forward",
+    "conv2d_forward", "conv2d_backward"})
 
 
 def _numel(shape) -> int:

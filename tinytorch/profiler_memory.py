@@ -210,7 +210,9 @@ def _sampled_peak(fn: Callable, interval: float) -> float:
 def _traced(step: Callable) -> tuple[int, int]:
     """(peak bytes above the start, bytes still held) over one call, by tracemalloc."""
     gc.collect()
-    tracemalloc.start()
+    started = not tracemalloc.is_tracing()  # someone else's tracing is left running
+    if started:
+        tracemalloc.start()
     try:
         start, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
@@ -218,7 +220,8 @@ def _traced(step: Callable) -> tuple[int, int]:
         gc.collect()
         end, peak = tracemalloc.get_traced_memory()
     finally:
-        tracemalloc.stop()
+        if started:
+            tracemalloc.stop()
     return max(peak - start, 0), end - start
 
 

@@ -48,6 +48,7 @@ import time
 
 import numpy as np
 
+import tinytorch as tt
 from tinytorch import threads
 from tinytorch.kernels import matmul as mm
 
@@ -184,8 +185,8 @@ def contention_table(sizes=(256, 512), rounds: int = 5, reps: int = 20, settle: 
             for env_policy in children:
                 for n, result in _child_round(env_policy, sizes, reps, settle).items():
                     samples.setdefault((env_policy, "child", n), []).append(result)
-    finally:
-        threads.set_policy(saved_policy)
+    finally:  # the policy back, and applied to the backend in use (not left at full width)
+        threads.set_policy(saved_policy, backend=tt.get_backend())
     rows = []
     for (policy, where, n), runs in samples.items():
         base = samples[("default", "process", n)]
