@@ -320,3 +320,16 @@ def test_a_bad_policy_setting_warns_once_and_never_breaks_a_backend_switch(monke
         warnings.simplefilter("error")  # reported once only
         with tt.backend("numpy"):
             pass
+
+
+def test_an_explicit_blas_limit_wins_over_the_backend_policy(two_threads):
+    threads.set_policy("auto", backend="jit")
+    try:
+        with threads.limit_blas(2):
+            with tt.backend("numpy"):
+                pass
+            with tt.backend("jit"):
+                assert threads.get_num_threads()["blas"] == 2
+            assert threads.get_num_threads()["blas"] == 2
+    finally:
+        threads.set_policy("auto", backend=tt.get_backend())

@@ -55,6 +55,7 @@ _controller = None  # threadpoolctl's view of the BLAS libraries, built on first
 _blas_original: list[int] | None = None  # each BLAS's thread count before we changed it
 _blas_applied: int | None = None  # the count the policy set last (None: the original)
 _policy: str | None = None  # None: read TINYTORCH_THREADS (default "auto")
+_explicit_blas_limits = 0  # open limit_blas blocks: the policy does not override them
 
 
 def _blas_libs() -> list:
@@ -151,14 +152,17 @@ def limit_blas(n: int) -> Iterator[int]:
     ...     float((np.ones((64, 64)) @ np.ones((64, 64)))[0, 0])
     64.0
     """
+    global _explicit_blas_limits
     _check_count(n)
     libs = _blas_libs()
     before = [lib.get_num_threads() for lib in libs]
     for lib in libs:
         lib.set_num_threads(n)
+    _explicit_blas_limits += 1  # the policy leaves an explicit limit alone (see below)
     try:
         yield n
     finally:
+        _explicit_blas_limits -= 1
         for lib, count in zip(libs, before, strict=True):
             lib.set_num_threads(count)
 
@@ -301,7 +305,7 @@ def apply_backend_policy(backend: str) -> None:
     >>> threads.set_policy(saved, backend=tt.get_backend())  # as the process had it
     """
     global _blas_applied
-    if get_policy() != "auto":
+    if get_policy() != "auto" or _explicit_blas_limits:  # inside limit_blas: the user's count
         return
     if backend in _NUMBA_BACKENDS:
         if _blas_applied != 1:
