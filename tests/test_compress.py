@@ -65,14 +65,24 @@ def test_the_written_models_load_back_and_predict_as_measured(run_dir):
         by_name["int8"]["accuracy"])
 
 
-def test_unstructured_pruning_writes_a_smaller_file_of_the_same_shapes(run_dir):
+def test_unstructured_pruning_writes_a_smaller_file_of_the_same_shapes(run_dir, tmp_path):
     rows = compress.compress_run(run_dir, prune=0.8, rounds=2, log=None)
     base, pruned = rows
     assert pruned["variant"] == "pruned80"
-    assert pruned["parameters"] <= 0.25 * base["parameters"]  # zeros do not count
+    assert 0 < pruned["parameters"] <= 0.25 * base["parameters"]  # zeros do not count
     assert pruned["bytes"] < 0.6 * base["bytes"]  # the zeros compress on disk
     record = json.loads(Path(pruned["path"]).read_text())
     assert record["sparsity"] >= 0.79 and "weight_mask" not in " ".join(record["keys"])
+    # An MLP pruned by 90% has every Linear on CSR (SparseLinear, whose arrays are buffers):
+    # its count must still be the non-zeros, not parameters() minus all zeros (negative).
+    cfg = load_config("digits_mlp", ["train.epochs=1"])
+    mlp_dir = train(cfg, runs_dir=tmp_path, log=None, progress=False)["run_dir"]
+    base, pruned = compress.compress_run(mlp_dir, prune=0.9, rounds=2, log=None)
+    record = json.loads(Path(pruned["path"]).read_text())
+    assert "SparseLinear" in [e["type"] for e in record["architecture"]]
+    assert record["parameters"] == base["parameters"]  # the same weights, zeros included
+    assert 0 < pruned["parameters"] <= 0.25 * base["parameters"]
+    assert pruned["parameters"] == record["parameters"] - record["zeros"]
 
 
 @pytest.mark.parametrize("argv, message", [

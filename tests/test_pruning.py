@@ -96,6 +96,38 @@ def test_structures_that_cannot_be_pruned_by_channel_are_value_errors():
         P.prune_channels(bad, 0.5)
 
 
+def test_sigmoid_between_pruned_layers_is_refused_but_fine_after_the_last():
+    # sigmoid(0) = 0.5: a pruned channel would feed 0.5 * weights on, not zeros
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
+    with pytest.raises(ValueError, match=r"layer 1 is a Sigmoid between two pruned layers; "
+                                         r"sigmoid\(0\) = 0.5"):
+        P.prune_channels(model, 0.5)
+    with pytest.raises(ValueError, match="layer 1 is a Sigmoid"):
+        P.prune_model(model, 0.5, structured=True)
+    tail = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2), nn.Sigmoid())
+    assert P.prune_channels(tail, 0.5)[0].out_features == 3
+    bn = nn.Sequential(nn.Conv2d(1, 4, 1), nn.BatchNorm2d(4, affine=False), nn.Conv2d(4, 2, 1))
+    with pytest.raises(ValueError, match=r"layer 1 is a BatchNorm2d\(affine=False\) between "
+                                         "two pruned layers"):
+        P.prune_channels(bn, 0.5)
+
+
+def test_a_linear_whose_outputs_are_not_the_next_layers_inputs_is_refused(rng):
+    # Linear on (N, 2, 4) -> (N, 2, 6), flattened to 12 features ordered position-major:
+    # removing neuron j must drop features j and 6 + j, not a contiguous pair.
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Flatten(), nn.Linear(12, 3))
+    assert model(tt.tensor(rng.standard_normal((2, 2, 4)).astype(np.float32))).shape == (2, 3)
+    with pytest.raises(ValueError, match="the Linear at layer 3 has in_features=12 but the "
+                                         "Linear at layer 0 feeding it has out_features=6"):
+        P.prune_channels(model, 0.5)
+    into_conv = nn.Sequential(nn.Linear(4, 4), nn.Conv2d(4, 2, 1))
+    with pytest.raises(ValueError, match="the Linear at layer 0 feeds the Conv2d at layer 1"):
+        P.prune_channels(into_conv, 0.5)
+    # a 2-D input flattened is a no-op: still prunable, and exact
+    ok = nn.Sequential(nn.Flatten(), nn.Linear(4, 6), nn.ReLU(), nn.Flatten(), nn.Linear(6, 3))
+    assert P.prune_channels(ok, 0.5)[4].in_features == 3
+
+
 # --- magnitude pruning ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("amount", [0.0, 0.3, 0.5, 0.9])
@@ -469,6 +501,110 @@ def test_load_refuses_damaged_or_missing_files(tmp_path):
         P.load_pruned(tmp_path / "other.json")
     with pytest.raises(TypeError, match="a pruned model is saved as an nn.Sequential"):
         P.save_pruned(tmp_path / "x", nn.Linear(2, 2))
+
+
+def test_the_saved_parameter_count_covers_sparse_layers(tmp_path):
+    _ = tt.manual_seed(0)
+    masked = P.prune_model(mlp((1, 4, 4), hidden=[12]), 0.85)
+    sparse = P.to_sparse(masked, min_sparsity=0.0)
+    assert [type(m).__name__ for m in sparse][1::2] == ["SparseLinear", "SparseLinear"]
+    weights = [masked[1].weight.numpy(), masked[3].weight.numpy()]
+    nonzero = sum(int(np.count_nonzero(w)) for w in weights) + 12 + 10  # + the biases
+    for name, model in (("masked", masked), ("sparse", sparse)):
+        record = json.loads(P.save_pruned(tmp_path / name, model).read_text())
+        assert record["parameters"] == count_parameters(masked) == 16 * 12 + 12 + 12 * 10 + 10
+        assert record["parameters"] - record["zeros"] == nonzero
+
+
+def _hand_edited(tmp_path, edit):
+    """A saved sparse MLP (layers 1 and 3 SparseLinear), its JSON changed by ``edit``."""
+    _ = tt.manual_seed(0)
+    model = P.to_sparse(P.prune_model(mlp((1, 4, 4), hidden=[12]), 0.85), min_sparsity=0.0)
+    path = P.save_pruned(tmp_path / "m", model)
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record))
+    return path, model
+
+
+def _set(key, value, layer=1):
+    def edit(record):
+        if value is None:
+            del record["architecture"][layer][key]
+        else:
+            record["architecture"][layer][key] = value
+    return edit
+
+
+def _drop(key):
+    return lambda record: record.pop(key)
+
+
+def _arch(spec):
+    return lambda record: record.update(architecture=spec)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_drop("npz"), "entry 'npz' must be {'file'"),
+    (_drop("architecture"), "no 'architecture' entry"),
+    (lambda r: r["npz"].update(file="../m.npz"), "entry 'npz' must be {'file'"),
+    (_set("out_features", "12"), "architecture entry 1 (SparseLinear): out_features must be "
+                                 "an int, got str '12'"),
+    (_set("nnz", -1), "architecture entry 1 (SparseLinear): nnz must be >= 0, got -1"),
+    (_set("out_features", 10 ** 12), "architecture entry 1 (SparseLinear): it declares "
+                                     "1.indptr of shape (1000000000001,), but the arrays "
+                                     "file holds shape (13,)"),
+    (_set("bias", None), "architecture entry 1 (SparseLinear) has no 'bias' field"),
+    (_set("dtype", "float16"), "architecture entry 1 (SparseLinear)"),
+    (_arch([{"type": "Conv2d", "in_channels": 1, "out_channels": 2}]),
+     "architecture entry 0 (Conv2d) has no 'groups' field"),
+    (_arch([{"type": "Conv2d", "in_channels": 1, "out_channels": 2, "groups": 1}]),
+     "architecture entry 0 (Conv2d) has no 'kernel_size' field"),
+    (_arch([{"type": "Linear", "in_features": 16, "out_features": 10 ** 12, "bias": True,
+             "dtype": "float32"}]),
+     "architecture entry 0 (Linear): the arrays file has no '0.weight'"),
+    (_arch([{"type": "Sequential"}]), "architecture entry 0 (Sequential) has no 'layers'"),
+    (_arch({"type": "Linear"}), "architecture: expected a list of layer dicts, got dict"),
+    (_arch([{"type": ["Linear"]}]), "architecture entry 0 has unknown type ['Linear']"),
+])
+def test_load_turns_every_hand_edit_into_a_pruned_model_error(tmp_path, edit, message):
+    path, _ = _hand_edited(tmp_path, edit)
+    with pytest.raises(P.PrunedModelError) as err:
+        P.load_pruned(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_load_compares_declared_sizes_with_the_arrays_before_allocating(tmp_path):
+    path = P.save_pruned(tmp_path / "dense", mlp((1, 4, 4), hidden=[12]))
+    record = json.loads(path.read_text())
+    record["architecture"][1]["out_features"] = 10 ** 12  # 4e12 float32 bytes if allocated
+    path.write_text(json.dumps(record))
+    with pytest.raises(P.PrunedModelError, match=r"dense.json: architecture entry 1 "
+                                                 r"\(Linear\): it declares 1.weight of "
+                                                 r"shape \(1000000000000, 16\), but the "
+                                                 r"arrays file holds shape \(12, 16\)"):
+        P.load_pruned(path)
+
+
+def test_load_validates_the_csr_structure_before_any_forward_pass(tmp_path):
+    # 12 x 16 with column indices up to 15; declare 10 columns: every size still matches
+    # the arrays, but an index >= 10 would make the compiled kernel read outside x.
+    path, model = _hand_edited(tmp_path, _set("in_features", 10))
+    assert int(model[1].indices.numpy().max()) >= 10
+    with pytest.raises(P.PrunedModelError, match=r"architecture entry 1 \(SparseLinear\) "
+                                                 r"has an invalid CSR weight: .*column index "
+                                                 r"\d+ is out of range for 10 columns"):
+        P.load_pruned(path)
+
+
+def test_load_accepts_the_npz_path_and_a_loaded_sparse_model_runs_under_no_grad(tmp_path,
+                                                                                 rng):
+    path, model = _hand_edited(tmp_path, lambda record: None)
+    loaded = P.load_pruned(path.with_suffix(".npz"))
+    x = tt.tensor(rng.standard_normal((3, 1, 4, 4)).astype(np.float32))
+    _same_outputs(loaded, model, x)
+    assert "tt.no_grad()" in P.load_pruned.__doc__ and "inference-only" in \
+        P.load_pruned.__doc__
 
 
 # --- to_sparse ------------------------------------------------------------------------------

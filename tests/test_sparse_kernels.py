@@ -9,7 +9,15 @@ import pytest
 import tinytorch as tt
 from tinytorch import nn
 from tinytorch.kernels import sparse as K
-from tinytorch.pruning import CSR, SparseLinear, csr_linear, csr_matmul, l1_unstructured
+from tinytorch.nn.fused import LinearGELU, LinearReLU
+from tinytorch.pruning import (
+    CSR,
+    SparseLinear,
+    csr_linear,
+    csr_matmul,
+    l1_unstructured,
+    to_sparse,
+)
 from tinytorch.testing import assert_close
 
 
@@ -181,6 +189,24 @@ def test_an_input_that_requires_grad_is_refused_outside_no_grad(rng):
         assert csr_linear(x, w).shape == (2, 3)
 
 
+def test_a_model_with_a_sparse_layer_says_to_call_it_under_no_grad(rng):
+    # A Linear before the SparseLinear has parameters, so its output requires grad: the
+    # message must say what to do, not just what went wrong.
+    _ = tt.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(),
+                          SparseLinear.from_linear(l1_unstructured(nn.Linear(6, 3), 0.8)))
+    x = tt.tensor(rng.standard_normal((2, 4)).astype(np.float32))
+    hidden = model[1](model[0](x))
+    assert hidden.requires_grad
+    with tt.testing.no_kernel_runs() as calls, pytest.raises(
+            RuntimeError, match=r"call it under tt.no_grad\(\) \(SparseLinear is "
+                                r"inference-only\)"):
+        model[2](hidden)
+    assert calls == []
+    with tt.no_grad():
+        assert model(x).shape == (2, 3)
+
+
 # --- SparseLinear ---------------------------------------------------------------------------
 
 def test_sparse_linear_matches_the_pruned_dense_layer(backend, rng):
@@ -216,6 +242,25 @@ def test_sparse_linear_construction_errors():
         SparseLinear(np.eye(2))
     with pytest.raises(TypeError, match="expected an nn.Linear, got Conv2d"):
         SparseLinear.from_linear(nn.Conv2d(1, 1, 1))
+    for fused in (LinearReLU(4, 3), LinearGELU(4, 3)):
+        with pytest.raises(TypeError, match=f"{type(fused).__name__} fuses an activation "
+                                            "that SparseLinear does not apply; only a plain "
+                                            "nn.Linear converts"):
+            SparseLinear.from_linear(fused)
+
+
+@pytest.mark.parametrize("fused", [LinearReLU, LinearGELU])
+def test_to_sparse_leaves_fused_layers_dense_so_the_activation_stays(rng, fused):
+    _ = tt.manual_seed(0)
+    model = nn.Sequential(l1_unstructured(fused(8, 8), 0.9), nn.Linear(8, 2))
+    model[1] = l1_unstructured(model[1], 0.9)
+    swapped = to_sparse(model)
+    assert [type(m).__name__ for m in swapped] == [fused.__name__, "SparseLinear"]
+    x = tt.tensor(rng.standard_normal((5, 8)).astype(np.float32))
+    with tt.no_grad():
+        hidden = swapped[0](x).numpy()
+        assert_close(swapped(x), model(x))
+    assert (hidden >= -0.17).all()  # the activation ran (GELU's minimum is about -0.17)
     w = CSR.from_dense(np.eye(2, dtype=np.float32))
     with pytest.raises(ValueError, match=r"bias must be float32 of shape \(2,\)"):
         SparseLinear(w, tt.ones(3))

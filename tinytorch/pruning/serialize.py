@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,8 @@ from tinytorch.pruning.magnitude import MASK, sparsity
 from tinytorch.pruning.sparse import CSR, SparseLinear
 from tinytorch.tensor import Tensor
 
-__all__ = ["FORMAT", "describe", "build", "save_pruned", "load_pruned", "PrunedModelError"]
+__all__ = ["FORMAT", "describe", "build", "count_parameters", "save_pruned", "load_pruned",
+           "PrunedModelError"]
 
 FORMAT = "tinytorch-pruned-model"
 VERSION = 1
@@ -124,8 +126,140 @@ def describe(model: Module) -> list[dict]:
     return spec
 
 
+def _int(entry: dict, key: str, minimum: int = 0) -> int:
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{key} must be >= {minimum}, got {value}")
+    return value
+
+
+def _flag(entry: dict, key: str, default=None) -> bool:
+    value = entry[key] if default is None else entry.get(key, default)
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _kernel(entry: dict) -> tuple[int, int]:
+    value = entry["kernel_size"]
+    pair = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not (isinstance(pair, list) and len(pair) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)):
+        raise ValueError(f"kernel_size must be an int >= 1 or a pair of them, got {value!r}")
+    return pair[0], pair[1]
+
+
+def _shapes(name: str, entry: dict) -> dict[str, tuple]:
+    """The state-dict arrays (name -> shape) a layer entry allocates when built; every size
+    it declares is type-checked here, before anything is allocated."""
+    if name == "Linear":
+        n, k = _int(entry, "out_features"), _int(entry, "in_features")
+        shapes = {"weight": (n, k)}
+        if _flag(entry, "bias"):
+            shapes["bias"] = (n,)
+        if _flag(entry, "mask", False):
+            shapes[MASK] = (n, k)
+        return shapes
+    if name == "Conv2d":
+        n, c = _int(entry, "out_channels"), _int(entry, "in_channels")
+        groups = _int(entry, "groups", minimum=1)
+        if c % groups or n % groups:
+            raise ValueError(f"in_channels={c} and out_channels={n} must both be multiples "
+                             f"of groups={groups}")
+        shapes = {"weight": (n, c // groups, *_kernel(entry))}
+        if _flag(entry, "bias"):
+            shapes["bias"] = (n,)
+        if _flag(entry, "mask", False):
+            shapes[MASK] = shapes["weight"]
+        return shapes
+    if name == "BatchNorm2d":
+        n = _int(entry, "num_features")
+        shapes = {}
+        if _flag(entry, "affine"):
+            shapes.update(weight=(n,), bias=(n,))
+        if _flag(entry, "track_running_stats"):
+            shapes.update(running_mean=(n,), running_var=(n,), num_batches_tracked=())
+        return shapes
+    if name == "SparseLinear":
+        n, k, nnz = _int(entry, "out_features"), _int(entry, "in_features"), _int(entry, "nnz")
+        if nnz > n * k:
+            raise ValueError(f"nnz={nnz} is more than the {n} x {k} = {n * k} entries")
+        shapes = {"indptr": (n + 1,), "indices": (nnz,), "values": (nnz,)}
+        if _flag(entry, "bias"):
+            shapes["bias"] = (n,)
+        return shapes
+    return {}
+
+
+def _layer(name: str, entry: dict) -> Module:
+    if name == "SparseLinear":
+        n, k, nnz = entry["out_features"], entry["in_features"], entry["nnz"]
+        dtype = np.dtype(_dt.as_dtype(entry["dtype"]).np)
+        # a valid placeholder of the right sizes; load_state_dict fills the real arrays
+        indptr = np.zeros(n + 1, INDPTR_DTYPE)
+        indptr[-1] = nnz
+        bias = Tensor(np.zeros(n, dtype)) if entry["bias"] else None
+        return SparseLinear(CSR(indptr, np.zeros(nnz, INDICES_DTYPE), np.zeros(nnz, dtype),
+                                (n, k)), bias)
+    cls, args = _LAYERS[name]
+    kwargs = {arg: _python(entry[arg]) for arg in args}
+    if name in ("Conv2d", "Linear"):
+        kwargs["bias"] = entry["bias"]
+    if name in _WITH_DTYPE:
+        kwargs["dtype"] = _dt.as_dtype(entry["dtype"])
+    layer = cls(**kwargs)
+    if entry.get("mask"):
+        layer.register_buffer(MASK, Tensor(np.ones(layer.weight.shape, layer.weight.dtype.np)))
+    return layer
+
+
+def _build(spec, arrays: dict | None, prefix: str, where: str) -> nn.Sequential:
+    """``build``, with every problem of an entry a TypeError / ValueError that names it
+    (``<where> entry <state-dict prefix> (<type>)``). With ``arrays`` (name -> array, the
+    npz), each entry's declared sizes are compared with the arrays' shapes before the layer
+    is built, so a damaged size never allocates."""
+    if not isinstance(spec, list):
+        raise TypeError(f"{where}: expected a list of layer dicts, got {type(spec).__name__}")
+    # "build(): entry 3 ..." for the public function, "architecture entry 3 ..." in a file
+    what = f"{where}: entry" if where.endswith(")") else f"{where} entry"
+    layers = []
+    for i, entry in enumerate(spec):
+        label = f"{prefix}{i}"
+        if not isinstance(entry, dict) or "type" not in entry:
+            raise ValueError(f"{what} {label} is not a dict with a 'type': {entry!r}")
+        name = entry["type"]
+        if name == "Sequential":
+            if "layers" not in entry:
+                raise ValueError(f"{what} {label} (Sequential) has no 'layers' field")
+            layers.append(_build(entry["layers"], arrays, label + ".", where))
+            continue
+        if not isinstance(name, str) or (name not in _LAYERS and name != "SparseLinear"):
+            raise ValueError(f"{what} {label} has unknown type {name!r}")
+        try:
+            shapes = _shapes(name, entry)
+            for suffix, shape in shapes.items() if arrays is not None else ():
+                key = f"{label}.{suffix}"
+                if key not in arrays:
+                    raise ValueError(f"the arrays file has no {key!r}")
+                if arrays[key].shape != shape:
+                    raise ValueError(f"it declares {key} of shape {shape}, but the arrays "
+                                     f"file holds shape {arrays[key].shape}")
+            layers.append(_layer(name, entry))
+        except KeyError as err:
+            raise ValueError(f"{what} {label} ({name}) has no {err.args[0]!r} "
+                             "field") from None
+        except TypeError as err:
+            raise TypeError(f"{what} {label} ({name}): {err}") from None
+        except (ValueError, OverflowError, MemoryError) as err:
+            raise ValueError(f"{what} {label} ({name}): {err}") from None
+    return nn.Sequential(*layers)
+
+
 def build(spec: list) -> nn.Sequential:
-    """The (freshly initialised) ``nn.Sequential`` that ``describe`` described.
+    """The (freshly initialised) ``nn.Sequential`` that ``describe`` described. A bad entry
+    is a TypeError or ValueError naming it.
 
     >>> from tinytorch import nn
     >>> build(describe(nn.Sequential(nn.Conv2d(1, 3, 3), nn.Flatten())))
@@ -134,40 +268,26 @@ def build(spec: list) -> nn.Sequential:
       (1): Flatten(start_dim=1, end_dim=-1)
     )
     """
-    if not isinstance(spec, list):
-        raise TypeError(f"build(): expected a list of layer dicts, got {type(spec).__name__}")
-    layers = []
-    for i, entry in enumerate(spec):
-        if not isinstance(entry, dict) or "type" not in entry:
-            raise ValueError(f"build(): entry {i} is not a dict with a 'type': {entry!r}")
-        name = entry["type"]
-        if name == "Sequential":
-            layers.append(build(entry["layers"]))
-            continue
-        if name == "SparseLinear":
-            n, k, nnz = entry["out_features"], entry["in_features"], entry["nnz"]
-            dtype = np.dtype(entry["dtype"])
-            # a valid placeholder of the right sizes; load_state_dict fills the real arrays
-            indptr = np.zeros(n + 1, INDPTR_DTYPE)
-            indptr[-1] = nnz
-            bias = Tensor(np.zeros(n, dtype)) if entry["bias"] else None
-            layers.append(SparseLinear(CSR(indptr, np.zeros(nnz, INDICES_DTYPE),
-                                           np.zeros(nnz, dtype), (n, k)), bias))
-            continue
-        if name not in _LAYERS:
-            raise ValueError(f"build(): entry {i} has unknown type {name!r}")
-        cls, args = _LAYERS[name]
-        kwargs = {arg: _python(entry[arg]) for arg in args}
-        if name in ("Conv2d", "Linear"):
-            kwargs["bias"] = entry["bias"]
-        if name in _WITH_DTYPE:
-            kwargs["dtype"] = _dt.as_dtype(entry["dtype"])
-        layer = cls(**kwargs)
-        if entry.get("mask"):
-            layer.register_buffer(MASK, Tensor(np.ones(layer.weight.shape,
-                                                       layer.weight.dtype.np)))
-        layers.append(layer)
-    return nn.Sequential(*layers)
+    return _build(spec, None, "", "build()")
+
+
+def count_parameters(model: Module) -> int:
+    """Every weight and bias entry the model represents, zeros included: its parameters,
+    plus the dense ``out_features * in_features`` (and bias) of each ``SparseLinear``, whose
+    arrays are buffers. Minus ``sparsity(model)["zeros"]``, this is the non-zero count.
+
+    >>> from tinytorch import nn
+    >>> from tinytorch.pruning import l1_unstructured, to_sparse
+    >>> model = nn.Sequential(l1_unstructured(nn.Linear(10, 10), 0.9), nn.Linear(10, 2))
+    >>> count_parameters(model), count_parameters(to_sparse(model))
+    (132, 132)
+    """
+    total = sum(p.numel() for p in model.parameters())
+    for m in model.modules():
+        if isinstance(m, SparseLinear):
+            bias = m._buffers["bias"]
+            total += m.out_features * m.in_features + (0 if bias is None else bias.numel())
+    return int(total)
 
 
 def save_pruned(path, model: Module, *, meta: dict | None = None) -> Path:
@@ -188,7 +308,7 @@ def save_pruned(path, model: Module, *, meta: dict | None = None) -> Path:
     data = buffer.getvalue()
     record = {"format": FORMAT, "version": VERSION, "architecture": spec,
               "keys": list(arrays),
-              "parameters": int(sum(p.numel() for p in model.parameters())),
+              "parameters": count_parameters(model),  # so parameters - zeros = non-zeros
               "sparsity": report["sparsity"], "zeros": report["zeros"],
               "npz": {"file": stem.name + ".npz", "bytes": len(data),
                       "sha256": hashlib.sha256(data).hexdigest()},
@@ -201,35 +321,71 @@ def save_pruned(path, model: Module, *, meta: dict | None = None) -> Path:
 
 
 def load_pruned(path) -> nn.Sequential:
-    """The model ``save_pruned`` wrote (the ``.json`` path, or the stem), in eval mode."""
+    """The model ``save_pruned`` wrote (the ``.json`` or ``.npz`` path, or the stem), in eval
+    mode. Every problem with the files (missing, damaged, hand-edited: a missing or
+    ill-typed field, a size that does not match the arrays, an invalid CSR weight) is a
+    ``PrunedModelError`` naming the file and the entry; nothing is allocated from a size
+    before it is compared with the arrays.
+
+    A model with ``SparseLinear`` layers is inference-only: call it under ``tt.no_grad()``
+    (the layers before a SparseLinear have parameters, so its input would require grad).
+    """
     path = Path(path)
-    json_path = path if path.suffix == ".json" else path.with_name(path.name + ".json")
+    json_path = path.with_suffix(".json") if path.suffix in (".json", ".npz") else \
+        path.with_name(path.name + ".json")
     try:
         record = json.loads(json_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PrunedModelError(f"{json_path}: no such pruned-model file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise PrunedModelError(f"{json_path}: not valid JSON ({err})") from None
+    except OSError as err:
+        raise PrunedModelError(f"{json_path}: cannot be read ({err})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise PrunedModelError(f"{json_path}: not a {FORMAT} file")
     if record.get("version") != VERSION:
         raise PrunedModelError(f"{json_path}: version {record.get('version')!r}; this "
                                f"tinytorch reads version {VERSION}")
-    npz = json_path.with_name(record["npz"]["file"])
+    info = record.get("npz")
+    if not (isinstance(info, dict) and isinstance(info.get("file"), str)
+            and Path(info["file"]).name == info["file"]
+            and isinstance(info.get("bytes"), int) and isinstance(info.get("sha256"), str)):
+        raise PrunedModelError(f"{json_path}: entry 'npz' must be {{'file': a file name next "
+                               f"to it, 'bytes': int, 'sha256': str}}, got {info!r}")
+    if "architecture" not in record:
+        raise PrunedModelError(f"{json_path}: no 'architecture' entry (the list of layers)")
+    npz = json_path.with_name(info["file"])
     try:
         data = npz.read_bytes()
     except FileNotFoundError:
         raise PrunedModelError(f"{json_path}: its arrays file {npz.name} is missing") from None
-    if len(data) != record["npz"]["bytes"] or \
-            hashlib.sha256(data).hexdigest() != record["npz"]["sha256"]:
+    except OSError as err:
+        raise PrunedModelError(f"{npz}: cannot be read ({err})") from None
+    if len(data) != info["bytes"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
         raise PrunedModelError(f"{npz}: size or sha256 differs from what {json_path.name} "
                                "recorded; the file is damaged or from another save")
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        state = {key: Tensor(np.array(arrays[key])) for key in arrays.files}
-    model = build(record["architecture"])
     try:
-        model.load_state_dict(state)
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz_arrays:
+            arrays = {key: np.array(npz_arrays[key]) for key in npz_arrays.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise PrunedModelError(f"{npz}: not a readable npz file ({err})") from None
+    try:
+        # sizes are checked against the arrays first, so a bad one never allocates
+        model = _build(record["architecture"], arrays, "", "architecture")
+        model.load_state_dict({key: Tensor(value) for key, value in arrays.items()})
     except nn.LoadStateDictError as err:
         raise PrunedModelError(f"{json_path}: the arrays do not fit the architecture:\n"
                                f"{err}") from None
+    except (TypeError, ValueError) as err:
+        raise PrunedModelError(f"{json_path}: {err}") from None
+    # The compiled CSR kernels do not bounds-check: validate the loaded structure now, not
+    # at the first forward pass.
+    for name, m in model.named_modules():
+        if isinstance(m, SparseLinear):
+            try:
+                m.csr  # noqa: B018 (the property validates and caches the CSR)
+            except (TypeError, ValueError) as err:
+                raise PrunedModelError(f"{json_path}: architecture entry {name} "
+                                       f"(SparseLinear) has an invalid CSR weight: "
+                                       f"{err}") from None
     return model.eval()

@@ -9,9 +9,11 @@ indirect load, less SIMD), so CSR pays only above a crossover sparsity:
 32..256 (docs/pruning.md; re-measure with ``python -m tinytorch.pruning.measure``).
 ``to_sparse`` swaps a layer only above it.
 
-``SparseLinear`` is for inference: its weight is not a parameter, and a forward pass with
-an input that requires grad is refused (fine-tune the masked dense model instead, then
-convert). The CSR arrays are buffers, so ``state_dict`` holds them.
+``SparseLinear`` is inference-only: its weight is not a parameter, and a forward pass with
+an input that requires grad is refused, so call a model that holds one under
+``tt.no_grad()`` (the layers before it have parameters that require grad, so their outputs
+do too). To train, fine-tune the masked dense model instead, then convert. The CSR arrays
+are buffers, so ``state_dict`` holds them.
 
 >>> import tinytorch as tt
 >>> from tinytorch import nn
@@ -169,9 +171,10 @@ def _check_input(x, k: int, dtype: np.dtype, where: str) -> None:
                         f"hint: x.to(tt.{dtype})")
     if x.requires_grad and is_grad_enabled():
         raise RuntimeError(f"{where}: CSR weights are for inference and record no graph, "
-                           "but the input requires grad\nhint: run it under tt.no_grad(), "
-                           "or fine-tune the masked dense model (keep_masks) and convert "
-                           "after")
+                           "but the input requires grad\nhint: call it under tt.no_grad() "
+                           "(SparseLinear is "
+                           "inference-only); to train, fine-tune the masked dense model "
+                           "(keep_masks) and convert after")
 
 
 def _run(op: str, x: Tensor, w: CSR, bias) -> Tensor:
@@ -269,8 +272,16 @@ class SparseLinear(Module):
 
     @classmethod
     def from_linear(cls, layer: Linear) -> SparseLinear:
-        """The CSR form of a (pruned) ``Linear``: its non-zero weights and its bias."""
-        if not isinstance(layer, Linear):
+        """The CSR form of a (pruned) plain ``Linear``: its non-zero weights and its bias.
+        A fused ``LinearReLU`` / ``LinearGELU`` is refused: this layer applies no
+        activation, so converting one would silently drop it."""
+        # Exact type: a subclass of Linear (the fused layers) computes more than x @ W.T + b.
+        if type(layer) is not Linear:
+            if isinstance(layer, Linear):
+                raise TypeError(f"SparseLinear.from_linear(): {type(layer).__name__} fuses an "
+                                "activation that SparseLinear does not apply; only a plain "
+                                "nn.Linear converts\nhint: keep the fused layer dense, or "
+                                "split it into nn.Linear + its activation first")
             raise TypeError(f"SparseLinear.from_linear(): expected an nn.Linear, got "
                             f"{type(layer).__name__}")
         bias = layer._parameters["bias"]
@@ -301,7 +312,9 @@ class SparseLinear(Module):
 def to_sparse(model: Module, min_sparsity: float | None = None) -> Module:
     """A copy of ``model`` whose Linear layers with at least ``min_sparsity`` zeros
     (default ``CSR_CROSSOVER``, where CSR starts to beat the dense kernel) are
-    ``SparseLinear``; the others, and ``model`` itself, are unchanged.
+    ``SparseLinear``; the others, and ``model`` itself, are unchanged. Only plain
+    ``nn.Linear`` layers are swapped: the fused ``LinearReLU`` / ``LinearGELU`` stay dense
+    (``SparseLinear`` applies no activation).
 
     >>> import tinytorch as tt
     >>> from tinytorch import nn
@@ -326,7 +339,7 @@ def to_sparse(model: Module, min_sparsity: float | None = None) -> Module:
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
-            if isinstance(child, Linear):
+            if type(child) is Linear:  # exact: fused subclasses apply an activation too
                 w = child.weight._data
                 zeros = 1.0 - np.count_nonzero(w) / w.size
                 if zeros >= min_sparsity:

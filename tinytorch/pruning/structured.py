@@ -16,12 +16,19 @@ one channel is kept. The layer that produces the model's output (the last Linear
 every output.
 
 Supported: an ``nn.Sequential`` of Conv2d, Linear, BatchNorm2d, Flatten, pooling
-(max, average, adaptive average), activations that act per element (ReLU, LeakyReLU, GELU,
-Tanh, Sigmoid), Dropout and Identity. Other layers are a TypeError (what would pruning a
-channel mean for them?). The rebuilt model gives exactly the outputs of the original with
-the pruned channels' filters, biases and batch-norm scale and shift set to zero (an
-activation with ``f(0) = 0`` then passes zeros on, which the next layer ignores):
-``tests/test_pruning.py`` checks that.
+(max, average, adaptive average), activations that act per element and keep zero at zero
+(ReLU, LeakyReLU, GELU, Tanh), Dropout and Identity. Other layers are a TypeError (what
+would pruning a channel mean for them?). The rebuilt model gives exactly the outputs of the
+original with the pruned channels' filters, biases and batch-norm scale and shift set to
+zero, because every layer between two pruned layers maps a zero channel to a zero
+channel, which the next layer then ignores: ``tests/test_pruning.py`` checks that. So an
+activation with ``f(0) != 0`` (Sigmoid: ``sigmoid(0) = 0.5``) and a BatchNorm2d without
+scale and shift (``affine=False``: it maps 0 to ``-mean / std``) are refused between two
+pruned layers (a ValueError naming the layer); after the last Conv2d/Linear, whose outputs
+are never pruned, Sigmoid, Softmax and LogSoftmax are fine. A pruned Linear's outputs are
+its last axis, so the next Conv2d/Linear must read exactly them: a Linear feeding a Conv2d,
+or a Linear applied to a >2-D input and then flattened (``in_features`` of the next Linear
+!= ``out_features``), is a ValueError.
 
 >>> import tinytorch as tt
 >>> from tinytorch.train.models import cnn
@@ -49,13 +56,15 @@ from tinytorch.tensor import Tensor
 __all__ = ["channel_norms", "plan_channels", "prune_channels", "prune_model",
            "PASS_THROUGH"]
 
-# Layers that act on each channel alone (and keep the channel count): a pruned channel
-# passes through them as a pruned channel.
-PASS_THROUGH = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Dropout, nn.Identity,
+# Layers that act on each channel alone, keep the channel count and map an all-zero channel
+# to an all-zero channel (f(0) = 0; max or mean of zeros): a pruned channel passes through
+# them as a pruned channel.
+PASS_THROUGH = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Tanh, nn.Dropout, nn.Identity,
                 nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 _PRODUCERS = (nn.Conv2d, nn.Linear)
-# Allowed after the last producer only (they mix the outputs, which are never pruned).
-_TAIL = (nn.Softmax, nn.LogSoftmax)
+# Allowed after the last producer only: Softmax / LogSoftmax mix the outputs, Sigmoid maps 0
+# to 0.5; the last producer's outputs are never pruned, so neither matters there.
+_TAIL = (nn.Softmax, nn.LogSoftmax, nn.Sigmoid)
 
 
 def channel_norms(layer: Module, norm: str = "l1") -> np.ndarray:
@@ -91,14 +100,28 @@ def _links(model) -> list[tuple[int, int, bool, list[int]]]:
     for i, m in enumerate(layers):
         if isinstance(m, _TAIL) and i > producers[-1]:
             continue
+        inside = producers[0] < i < producers[-1]  # where pruned channels flow
+        if isinstance(m, nn.Sigmoid) and not inside:
+            continue
+        if isinstance(m, nn.Sigmoid):
+            raise ValueError(f"prune_channels(): layer {i} is a Sigmoid between two pruned "
+                             "layers; sigmoid(0) = 0.5, so a pruned channel would not pass "
+                             "zeros on and the pruned model would not match\nhint: "
+                             "ReLU, LeakyReLU, GELU and Tanh (f(0) = 0) can be pruned "
+                             "through; Sigmoid only after the last Conv2d/Linear")
         if not isinstance(m, allowed):
             raise TypeError(f"prune_channels(): layer {i} is a {type(m).__name__}, which "
                             f"structured pruning does not support\nhint: supported: "
                             f"{', '.join(c.__name__ for c in allowed)} (and Softmax / "
-                            "LogSoftmax after the last layer)")
+                            "LogSoftmax / Sigmoid after the last layer)")
         if isinstance(m, nn.Conv2d) and m.groups != 1:
             raise ValueError(f"prune_channels(): layer {i} is a Conv2d with groups="
                              f"{m.groups}; only groups=1 can be pruned by channel")
+        if isinstance(m, nn.BatchNorm2d) and not m.affine and inside:
+            raise ValueError(f"prune_channels(): layer {i} is a BatchNorm2d(affine=False) "
+                             "between two pruned layers; without a scale and shift to zero "
+                             "it maps a pruned channel to -mean / std, not to zeros\nhint: "
+                             "use BatchNorm2d(affine=True)")
         if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) != (1, -1):
             raise ValueError(f"prune_channels(): layer {i} is Flatten(start_dim="
                              f"{m.start_dim}, end_dim={m.end_dim}); only Flatten() "
@@ -113,6 +136,22 @@ def _links(model) -> list[tuple[int, int, bool, list[int]]]:
         if isinstance(src, nn.Linear) and norms:
             raise ValueError(f"prune_channels(): BatchNorm2d at layer {norms[0]} follows the "
                              f"Linear at layer {producer}")
+        # A Linear's outputs are its input's last axis: the next layer must read exactly
+        # those features. A Conv2d reads axis 1, and a Linear after a Flatten of a >2-D
+        # output reads out_features * (other axes) features grouped position-major, not
+        # by output feature, so dropping whole column groups would remove the wrong ones.
+        if isinstance(src, nn.Linear) and isinstance(dst, nn.Conv2d):
+            raise ValueError(f"prune_channels(): the Linear at layer {producer} feeds the "
+                             f"Conv2d at layer {consumer}; a Linear's outputs are the last "
+                             "axis, a Conv2d reads channels from axis 1, so they cannot be "
+                             "pruned together")
+        if isinstance(src, nn.Linear) and isinstance(dst, nn.Linear) and \
+                dst.in_features != src.out_features:
+            raise ValueError(f"prune_channels(): the Linear at layer {consumer} has "
+                             f"in_features={dst.in_features} but the Linear at layer "
+                             f"{producer} feeding it has out_features={src.out_features}; "
+                             "they must be equal (a Linear applied to a >2-D input and then "
+                             "flattened cannot be pruned by neuron)")
         if isinstance(src, nn.Conv2d) and isinstance(dst, nn.Linear) and not flat:
             raise ValueError(f"prune_channels(): the Conv2d at layer {producer} feeds the "
                              f"Linear at layer {consumer} without a Flatten between")
