@@ -5,8 +5,10 @@ models (accuracy and file size), the file format, and bad input."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -538,3 +540,278 @@ def test_ptq_of_the_fully_trained_digits_cnn(tmp_path):
     q = tq.quantize_model(model, _calibration(flatten=False, n=8))
     assert _accuracy(q, x, y) >= _accuracy(model, x, y) - 0.01
     assert tq.model_file_bytes(model) / tq.model_file_bytes(q) >= 3.5
+
+
+# --- review findings: each test failed before its fix -----------------------------------------
+
+def test_a_hand_built_qtensor_is_checked_before_any_kernel(spy):
+    codes = np.ones((1, 4), np.int8)
+    with pytest.raises(ValueError, match=r"expected 4 scale\(s\) and zero point\(s\) "
+                                         r"\(shape\[1\] of codes \(1, 4\)\), got 1 and 1"):
+        tq.QTensor(codes, np.array([1.0]), np.array([0], np.int32), axis=1)
+    with pytest.raises(TypeError, match="codes must be an int8 numpy array, got a float64"):
+        tq.QTensor(codes.astype(np.float64), np.array([1.0]), np.array([0]), axis=None)
+    with pytest.raises(ValueError, match=r"axis 2 is out of range for codes of shape \(1, 4\)"):
+        tq.QTensor(codes, np.ones(4), np.zeros(4, np.int32), axis=2)
+    with pytest.raises(TypeError, match="axis must be an int or None"):
+        tq.QTensor(codes, np.ones(4), np.zeros(4, np.int32), axis=1.0)
+    with pytest.raises(ValueError, match="scale must be finite and > 0, got 0.0"):
+        tq.QTensor(codes, np.array([0.0]), np.array([0]), axis=None)
+    with pytest.raises(TypeError, match="zero_point must be an int"):
+        tq.QTensor(codes, np.array([1.0]), np.array([0.5]), axis=None)
+    with pytest.raises(ValueError, match=r"zero_point must lie in the code range \[-128, 127\]"):
+        tq.QTensor(codes, np.array([1.0]), np.array([300]), axis=None)
+    with pytest.raises(ValueError, match="a symmetric QTensor has zero points 0"):
+        tq.QTensor(codes, np.array([1.0]), np.array([3]), axis=None, symmetric=True)
+    assert spy == []
+
+
+def test_a_hand_built_qtensor_casts_safe_dtypes_and_dequantizes(backend):
+    codes = np.array([[1, -2], [3, 4]], np.int8)
+    q = tq.QTensor(codes, np.array([0.5, 0.25], np.float32), np.array([1, 0], np.int64),
+                   axis=-1)
+    assert q.q_per_channel_axis() == 1
+    assert q.q_per_channel_scales().dtype == tt.float64
+    assert q.q_per_channel_zero_points().dtype == tt.int32
+    assert q.dequantize().tolist() == [[0.0, -0.5], [1.0, 1.0]]
+
+
+def test_quantize_multiplier_just_below_one_keeps_a_non_negative_shift(backend):
+    m = 1 - 2**-33  # the mantissa rounds up to 2**31: the carry used to give shift -1
+    m0, shift = tq.quantize_multiplier([m, 0.5])
+    assert m0.tolist() == [2**31 - 1, 2**30] and shift.tolist() == [0, 0]
+    acc = tt.tensor(np.array([[100, -100], [-77, 77]], np.int32))
+    exact = tq.requantize(acc, [m, 0.5], 0).tolist()
+    assert exact == [[100, -50], [-77, 38]]  # 38.5: half to even
+    # integers only: within a code of the float path (38.5 rounds away from zero)
+    assert tq.requantize(acc, [m, 0.5], 0, fixed_point=True).tolist() == [[100, -50],
+                                                                          [-77, 39]]
+
+
+def _two_layers(kind):
+    tt.manual_seed(4)
+    if kind == "linear":
+        make = (lambda: nn.Linear(6, 3)), tq.QuantLinear
+        x = tt.rand(2, 6)
+    else:
+        make = (lambda: nn.Conv2d(2, 3, 3, padding=1)), tq.QuantConv2d
+        x = tt.rand(1, 2, 4, 4)
+    a = make[1].from_float(make[0](), input_scale=0.01, input_zero_point=0)
+    b = make[1].from_float(make[0](), input_scale=0.02, input_zero_point=-100)
+    return a, b, x
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_load_state_dict_recomputes_the_int8_constants(kind):
+    a, b, x = _two_layers(kind)
+    want = b(x).numpy()
+    a.load_state_dict(b.state_dict())
+    assert a._z_x == -100 and a._z_x_arr.tolist() == [-100]
+    np.testing.assert_array_equal(a._bias_q, b._bias_q)
+    np.testing.assert_array_equal(a(x).numpy(), want)
+    # into a model that holds the layer: the next forward notices the new buffers
+    c, b2, _ = _two_layers(kind)
+    holder = nn.Sequential(c)
+    holder.load_state_dict(nn.Sequential(b2).state_dict())
+    np.testing.assert_array_equal(holder(x).numpy(), want)
+    # a copy keeps working; a buffer replaced by assignment is noticed too
+    np.testing.assert_array_equal(copy.deepcopy(holder)(x).numpy(), want)
+    c.input_scale = tt.tensor(np.array([0.25], np.float32))
+    assert c(x).numpy().tobytes() != want.tobytes() and c._s_x.tolist() == [0.25]
+
+
+def test_load_state_dict_refuses_values_an_int8_layer_cannot_run_with():
+    a, b, x = _two_layers("linear")
+    before = a(x).numpy()
+    state = b.state_dict()
+    state["input_zero_point"] = tt.tensor(np.array([0], np.int32))
+    state["input_scale"] = tt.tensor(np.array([1e-30], np.float32))  # bias_q overflows
+    with pytest.raises(QuantizationError, match="does not fit int32"):
+        a.load_state_dict(state)
+    np.testing.assert_array_equal(a(x).numpy(), before)  # the old values were put back
+    holder = nn.Sequential(a)
+    holder.load_state_dict({"0." + k: v for k, v in state.items()})
+    with pytest.raises(QuantizationError, match="its buffers changed .* does not fit int32"):
+        holder(x)
+
+
+def test_fused_linear_layers_are_not_quantised_without_their_activation(saved):
+    from tinytorch.nn.fused import LinearGELU, LinearReLU
+
+    for fused in (LinearReLU(3, 2), LinearGELU(3, 2)):
+        with pytest.raises(TypeError, match=f"plain nn.Linear, got {type(fused).__name__}, "
+                                            "a subclass"):
+            tq.QuantLinear.from_float(fused, input_scale=0.1, input_zero_point=0)
+    _, path = saved
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          LinearReLU(256, 10))
+    with pytest.raises(QuantizationError, match="the file holds a QuantLinear, the model a "
+                                                "LinearReLU"):
+        tq.load_quantized(path, model)
+
+
+def _edit(path, change):
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+def _set(keys, value):
+    def change(meta):
+        node = meta
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return change
+
+
+def _drop(keys):
+    def change(meta):
+        node = meta
+        for k in keys[:-1]:
+            node = node[k]
+        del node[keys[-1]]
+    return change
+
+
+EDITS = [
+    ("negative weight offset", _set(["layers", 0, "weight", 0], -10),
+     r"layers\[0\] \('0'\)\.weight: must be \[offset >= 0, shape\]"),
+    ("bias dropped", _set(["layers", 1, "bias"], None),
+     "layer '3': the file holds no bias, the model's Linear has one"),
+    ("zero point over the weights", _set(["layers", 0, "zero_point"], 0),
+     r"layers\[0\] \('0'\)\.(weight|zero_point): its bytes overlap those of layers\[0\] "
+     r"\('0'\)\.(zero_point|weight)"),
+    ("qscheme 123", _set(["layers", 0, "qscheme"], 123), r"\.qscheme: must be one of"),
+    ("npz elsewhere", _set(["npz", "file"], "/etc/passwd"),
+     r"entry 'npz\.file': must be a bare file name"),
+    ("npz up a folder", _set(["npz", "file"], "../m.npz"), "must be a bare file name"),
+    ("input_range of one", _set(["layers", 1, "input_range"], [5]),
+     r"layers\[1\] \('3'\)\.input_range: must be two ints"),
+    ("missing key", _drop(["layers", 1, "scale"]), r"layers\[1\] \('3'\): is missing scale"),
+    ("missing npz", _drop(["npz"]), "entry 'npz': is missing"),
+    ("scale as text", _set(["layers", 0, "scale"], "36"), r"\.scale: must be an int offset"),
+    ("misaligned scale", _set(["layers", 0, "scale"], 37), "a multiple of 4"),
+    ("past the end", _set(["layers", 1, "bias"], 10**6), "pass the end of the"),
+    ("shape against args", _set(["layers", 1, "weight", 1], [10, 255]),
+     r"shape \[10, 255\] does not match args \(expected \[10, 256\]\)"),
+    ("shape of text", _set(["layers", 1, "weight", 1], "10x256"),
+     r"\('3'\)\.weight: must be \[offset >= 0, shape\]"),
+    ("layers not a list", _set(["layers"], {"0": 1}), "entry 'layers': must be a list"),
+    ("unknown type", _set(["layers", 0, "type"], "QuantLSTM"), r"\.type: must be one of"),
+    ("args of text", _set(["layers", 0, "args"], "conv"), r"\.args: must hold exactly"),
+    ("zero input scale", _set(["layers", 0, "input_scale"], 0), r"\.input_scale: must be"),
+    ("input zero point outside", _set(["layers", 0, "input_zero_point"], 200),
+     r"\.input_zero_point: must be an int in \[-128, 127\]"),
+    ("negative padding", _set(["layers", 0, "args", "padding"], [-1, 1]),
+     r"\.args\.padding: must be"),
+    ("duplicate layer", lambda m: m["layers"].append(m["layers"][1]), "appears twice"),
+    ("unknown float key", _set(["float_keys"], ["bn.running_mean"]),
+     "'bn.running_mean' has no array"),
+]
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=[e[0] for e in EDITS])
+def test_a_hand_edited_json_is_a_quantization_error_naming_file_and_entry(saved, edit):
+    _, path = saved
+    _edit(path, edit[1])
+    model = skeleton()
+    with tt.testing.no_kernel_runs() as calls:
+        with pytest.raises(QuantizationError, match=edit[2]) as err:
+            tq.load_quantized(path, model)
+    assert str(err.value).startswith(str(path) + ":")
+    assert calls == []
+
+
+def test_an_npz_without_a_byte_blob_is_refused(saved):
+    import hashlib
+    import io
+
+    _, path = saved
+    for arrays in ({"other": np.zeros(3, np.uint8)}, {"data": np.zeros((2, 2), np.uint8)},
+                   {"data": np.zeros(3000, np.int16)}):
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        data = buffer.getvalue()
+        path.with_suffix(".npz").write_bytes(data)
+        _edit(path, _set(["npz"], {"file": "m.npz", "bytes": len(data),
+                                   "sha256": hashlib.sha256(data).hexdigest()}))
+        with pytest.raises(QuantizationError, match="the npz array 'data' .*not a 1-D uint8"):
+            tq.load_quantized(path, skeleton())
+
+
+def test_a_weight_scale_out_of_float32_range_in_the_file_is_refused(saved):
+    _, path = saved
+    npz = path.with_suffix(".npz")
+    meta = json.loads(path.read_text())
+    with np.load(npz, allow_pickle=False) as archive:
+        blob = archive["data"].copy()
+    off = meta["layers"][1]["scale"]
+    blob[off:off + 4].view(np.float32)[0] = -1.0
+    import hashlib
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, data=blob)
+    data = buffer.getvalue()
+    npz.write_bytes(data)
+    _edit(path, _set(["npz"], {"file": "m.npz", "bytes": len(data),
+                               "sha256": hashlib.sha256(data).hexdigest()}))
+    with pytest.raises(QuantizationError, match="layer '3': its values are refused: "
+                                                r"QuantLinear\(\): scale must be finite"):
+        tq.load_quantized(path, skeleton())
+
+
+@pytest.mark.parametrize("scale, became", [(1e-46, "0.0"), (1e39, "inf")])
+def test_int8_layer_scales_are_checked_in_float32(scale, became):
+    lin, conv = nn.Linear(2, 2), nn.Conv2d(1, 1, 1)
+    w = np.ones((1, 2), np.int8)
+    with tt.testing.no_kernel_runs() as calls:
+        for make in (lambda: tq.QuantLinear.from_float(lin, input_scale=scale,
+                                                       input_zero_point=0),
+                     lambda: tq.QuantConv2d.from_float(conv, input_scale=scale,
+                                                       input_zero_point=0)):
+            with pytest.raises(ValueError, match=rf"input scale {re.escape(repr(scale))} \(at "
+                                                 r"channel 0\) "
+                                                 rf"becomes {became} in float32"):
+                make()
+        with pytest.raises(ValueError, match="weight scale .* becomes 0.0 in float32"):
+            tq.QuantLinear(2, 1, w, [1e-50], [0], None, 0.1, 0)
+    assert calls == []
+
+
+def test_choose_qparams_refuses_overflowing_and_inverted_ranges():
+    for symmetric in (False, True):
+        with pytest.raises(QuantizationError, match=r"needs a scale of .* past float32's "
+                                                    "largest number"):
+            tq.choose_qparams([-1e300], [1e300], symmetric=symmetric)
+    with pytest.raises(ValueError, match=r"min_val 5.0 is above max_val -5.0 \(at channel 0\)"):
+        tq.choose_qparams(5, -5, symmetric=False)
+    s, _ = tq.choose_qparams([-1e38], [1e38], symmetric=False)  # large, yet fits float32
+    assert np.isfinite(np.float32(s[0]))
+
+
+@pytest.mark.parametrize("value", [1.0, -3.0, 1e-3, 1e6, 0.0])
+def test_percentile_observer_on_a_constant_tensor(value):
+    obs = tq.PercentileObserver()
+    obs(tt.tensor([value] * 4))
+    obs(tt.tensor([value] * 4))
+    lo, hi = obs._range_seen()
+    v32 = float(np.float32(value))  # what the float32 tensor holds
+    assert lo[0] <= v32 <= hi[0] and hi[0] - lo[0] <= max(1e-12, abs(v32) * 1e-2)
+    scale, zp = obs.calculate_qparams()
+    q = tq.quantize_per_tensor(tt.tensor([value]), float(scale[0]), int(zp[0]))
+    assert abs(q.dequantize(tt.float64).item() - v32) <= scale[0] / 2 + 1e-12
+
+
+def test_scales_that_are_no_real_numbers_are_type_errors(spy):
+    x = tt.ones(2, 2)
+    with pytest.raises(TypeError, match=r"quantize_per_tensor\(\): scale must hold real "
+                                        r"numbers \(int or float\), got complex128"):
+        tq.quantize_per_tensor(x, [0.1 + 1j], 0)
+    with pytest.raises(TypeError, match=r"quantize_per_channel\(\): scale must hold real "
+                                        r"numbers .*got <U3 values \['0.1', '0.2'\]"):
+        tq.quantize_per_channel(x, ["0.1", "0.2"], [0, 0], axis=0)
+    with pytest.raises(TypeError, match=r"requantize\(\): scale must hold real numbers"):
+        tq.requantize(tt.tensor(np.zeros((1, 2), np.int32)), [True, False], 0)
+    assert spy == []

@@ -65,16 +65,42 @@ def _scales(scale, n: int, op: str) -> np.ndarray:
             scale, (int, float, np.integer, np.floating, np.ndarray, list, tuple)):
         raise TypeError(f"{op}(): scale must be a positive number (or one per channel), got "
                         f"{type(scale).__name__}")
-    arr = np.asarray(scale, dtype=np.float64).reshape(-1)
+    try:
+        raw = np.asarray(scale)
+    except ValueError as err:  # ragged nested lists
+        raise TypeError(f"{op}(): scale must be a positive number or a flat sequence of "
+                        f"them, got {scale!r:.60} ({err})") from None
+    # only real numbers: complex would lose its imaginary part with a mere warning, and
+    # strings, bools and objects are no scales at all
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{op}(): scale must hold real numbers (int or float), got "
+                        f"{raw.dtype} values {raw.reshape(-1)[:3].tolist()}\nhint: pass "
+                        "floats such as 0.01, or a float array with one per channel")
+    arr = raw.astype(np.float64).reshape(-1)
     if arr.size != n:
         raise ValueError(f"{op}(): expected {n} scale(s), got {arr.size}")
     bad = ~(np.isfinite(arr) & (arr > 0))
     if bad.any():
         raise ValueError(f"{op}(): scale must be finite and > 0, got "
-                         f"{arr[bad][0]!r} (at channel {int(np.argmax(bad))})\nhint: a "
+                         f"{float(arr[bad][0])!r} (at channel {int(np.argmax(bad))})\nhint: a "
                          "scale of 0 comes from a range of width 0: choose_qparams keeps "
                          "it positive")
     return arr
+
+
+def _float32_scales(scale: np.ndarray, op: str, what: str = "scale") -> np.ndarray:
+    """``scale`` rounded to float32 (what the int8 layers store and compute with), back
+    as float64; each must still be finite and > 0 (1e-46 flushes to 0, 1e39 overflows)."""
+    with np.errstate(over="ignore", under="ignore"):
+        s32 = scale.astype(np.float32)
+    bad = ~(np.isfinite(s32) & (s32 > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{op}(): {what} {float(scale[i])!r} (at channel {i}) becomes "
+                         f"{float(s32[i])!r} in float32, the precision int8 layers compute "
+                         "in\nhint: keep scales inside float32's range (about 1.4e-45 "
+                         "to 3.4e+38); a calibration range that wide or narrow is a bug")
+    return s32.astype(np.float64)
 
 
 def _zero_points(zero_point, n: int, qmin: int, qmax: int, op: str) -> np.ndarray:
@@ -116,11 +142,43 @@ class QTensor:
 
     def __init__(self, codes: np.ndarray, scale: np.ndarray, zero_point: np.ndarray,
                  axis: int | None, symmetric: bool = False):
+        # Everything the kernels will index is checked here: a compiled kernel reads
+        # scale[c] for every channel c without a bounds check.
+        op = "QTensor"
+        if not isinstance(codes, np.ndarray) or codes.dtype != np.int8:
+            what = f"{codes.dtype} array" if isinstance(codes, np.ndarray) else \
+                type(codes).__name__
+            raise TypeError(f"{op}(): codes must be an int8 numpy array, got a {what}\nhint: "
+                            "quantize_per_tensor / quantize_per_channel make QTensors from "
+                            "float tensors")
+        if axis is None:
+            n = 1
+        else:
+            if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+                raise TypeError(f"{op}(): axis must be an int or None (per tensor), got "
+                                f"{type(axis).__name__}")
+            if codes.ndim == 0 or not -codes.ndim <= axis < codes.ndim:
+                raise ValueError(f"{op}(): axis {axis} is out of range for codes of shape "
+                                 f"{codes.shape}\nhint: axis=None for one scale per tensor")
+            axis = int(axis) % codes.ndim
+            n = codes.shape[axis]
+        if not isinstance(symmetric, (bool, np.bool_)):
+            raise TypeError(f"{op}(): symmetric must be a bool, got {type(symmetric).__name__}")
+        where = "per tensor" if axis is None else f"shape[{axis}] of codes {codes.shape}"
+        if np.size(scale) != n or np.size(zero_point) != n:
+            raise ValueError(f"{op}(): expected {n} scale(s) and zero point(s) ({where}), "
+                             f"got {np.size(scale)} and {np.size(zero_point)}\nhint: one "
+                             "per channel along axis, or one each with axis=None")
+        scale = _scales(scale, n, op)
+        zero_point = _zero_points(zero_point, n, INT8_MIN, INT8_MAX, op)
+        if symmetric and zero_point.any():
+            raise ValueError(f"{op}(): a symmetric QTensor has zero points 0, got "
+                             f"{zero_point[:3].tolist()}\nhint: symmetric=False")
         self._codes = codes
         self._scale = scale
         self._zero_point = zero_point
         self._axis = axis
-        self._symmetric = symmetric
+        self._symmetric = bool(symmetric)
 
     shape = property(lambda self: tuple(self._codes.shape), doc="the tensor's shape")
     ndim = property(lambda self: self._codes.ndim, doc="number of dimensions")
@@ -296,26 +354,50 @@ def choose_qparams(min_val, max_val, *, symmetric: bool, quant_min: int = INT8_M
     >>> float(s[0]) == float(np.float32(1 / 127)), int(z[0])
     (True, 0)
     """
-    lo = np.minimum(np.asarray(min_val, np.float64).reshape(-1), 0.0)
-    hi = np.maximum(np.asarray(max_val, np.float64).reshape(-1), 0.0)
-    if lo.shape != hi.shape:
-        raise ValueError(f"choose_qparams(): min_val and max_val differ in length: "
-                         f"{lo.size} and {hi.size}")
+    op = "choose_qparams"
+    raw_lo = np.asarray(min_val, np.float64).reshape(-1)
+    raw_hi = np.asarray(max_val, np.float64).reshape(-1)
+    if raw_lo.shape != raw_hi.shape:
+        raise ValueError(f"{op}(): min_val and max_val differ in length: "
+                         f"{raw_lo.size} and {raw_hi.size}")
+    inverted = raw_lo > raw_hi  # NaN compares False: the finiteness check below has it
+    if inverted.any():
+        i = int(np.argmax(inverted))
+        raise ValueError(f"{op}(): min_val {float(raw_lo[i])!r} is above max_val "
+                         f"{float(raw_hi[i])!r} "
+                         f"(at channel {i})\nhint: pass the observed minimum first")
+    lo, hi = np.minimum(raw_lo, 0.0), np.maximum(raw_hi, 0.0)
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         raise QuantizationError("choose_qparams(): the observed range is not finite "
                                 f"(min {lo.min()}, max {hi.max()})\nhint: the calibration "
                                 "data holds NaN or inf; clean it, or use PercentileObserver")
-    qmin, qmax = _range(quant_min, quant_max, "choose_qparams")
+    qmin, qmax = _range(quant_min, quant_max, op)
     eps = float(np.finfo(np.float32).eps)
     if symmetric:
         scale = np.maximum(-lo, hi) / ((qmax - qmin) / 2)
-        scale = np.maximum(scale, eps).astype(np.float32).astype(np.float64)
+        scale = _float32_range(np.maximum(scale, eps), lo, hi)
         zp = np.zeros(lo.shape, np.int32)
     else:
         scale = (hi - lo) / (qmax - qmin)
-        scale = np.maximum(scale, eps).astype(np.float32).astype(np.float64)
+        scale = _float32_range(np.maximum(scale, eps), lo, hi)
         zp = np.clip(qmin - np.rint(lo / scale), qmin, qmax).astype(np.int32)
     return scale, zp
+
+
+def _float32_range(scale: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``scale`` rounded to float32, or a QuantizationError where that overflows."""
+    with np.errstate(over="ignore"):
+        s32 = scale.astype(np.float32)
+    bad = ~np.isfinite(s32)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise QuantizationError(f"choose_qparams(): the range [{float(lo[i])!r}, "
+                                f"{float(hi[i])!r}] (at "
+                                f"channel {i}) needs a scale of {float(scale[i])!r}, past "
+                                "float32's largest number (3.4e+38)\nhint: the calibration "
+                                "data is out of all proportion; check it, or clip it with "
+                                "PercentileObserver")
+    return s32.astype(np.float64)
 
 
 def check_accumulator(K: int, a_range: tuple, a_zero_point: int, b_range: tuple,
@@ -354,6 +436,8 @@ def quantize_multiplier(multiplier) -> tuple[np.ndarray, np.ndarray]:
     >>> m0, shift = quantize_multiplier([0.5, 0.0003])
     >>> m0.tolist(), shift.tolist()
     ([1073741824, 1319413953], [0, 11])
+    >>> [a.tolist() for a in quantize_multiplier([1 - 2**-33])]  # rounds up to 1.0
+    [[2147483647], [0]]
     """
     m = np.asarray(multiplier, np.float64).reshape(-1)
     if not (np.isfinite(m).all() and (m > 0).all() and (m < 1).all()):
@@ -366,6 +450,12 @@ def quantize_multiplier(multiplier) -> tuple[np.ndarray, np.ndarray]:
     carry = m0 == 2**31  # rounding reached 1.0: halve it and move the exponent
     m0[carry] //= 2
     exponent[carry] += 1
+    # m in [1 - 2**-32, 1) rounds up to 1.0 = 2**30 * 2**-30: shift -1, a left shift the
+    # kernels do not do (a negative shift count is undefined). The nearest multiplier
+    # with shift 0 is (2**31 - 1) * 2**-31, within 2**-31 of m.
+    top = exponent > 0
+    m0[top] = INT32_MAX
+    exponent[top] = 0
     shift = -exponent
     if (shift > 31).any():
         raise ValueError(f"quantize_multiplier(): multiplier {m[shift > 31][0]!r} is below "
@@ -400,6 +490,11 @@ def requantize(acc: Tensor, multiplier, zero_point: int, *, quant_min: int = INT
     out = np.empty(acc.shape, np.int8)
     if fixed_point:
         m0, shift = quantize_multiplier(m)
+        # the kernels shift by shift[j] bits with no check: 0..31 only
+        if ((shift < 0) | (shift > 31)).any() or (m0 < 2**30).any():
+            raise ValueError(f"{op}(): the fixed-point multipliers (m0 {m0[:3].tolist()}, "
+                             f"shift {shift[:3].tolist()}) are outside m0 in [2**30, 2**31),"
+                             " shift in [0, 31]\nhint: use fixed_point=False")
         if out.size:
             dispatch.call("requantize_fixed_forward", out, acc._data, m0, shift,
                           zero_point=z, qmin=qmin, qmax=qmax)

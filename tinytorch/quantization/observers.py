@@ -44,6 +44,8 @@ from tinytorch.tensor import Tensor
 
 __all__ = ["ObserverBase", "MinMaxObserver", "PerChannelMinMaxObserver", "PercentileObserver"]
 
+_F32_EPS = float(np.finfo(np.float32).eps)
+
 
 class ObserverBase(Module):
     """What every observer shares: the scheme, the code range, the call protocol.
@@ -231,7 +233,11 @@ class PercentileObserver(ObserverBase):
         lo = _finite(float(data.min()), cls)
         hi = _finite(float(data.max()), cls)
         if self.histogram is None:
-            self.lo, self.hi = lo, max(hi, lo + 1e-12)
+            # np.histogram needs bins distinct edges in the data's precision (float32):
+            # a constant batch (width 0) gets a width relative to its value, bins * 8
+            # float32 steps (a fixed 1e-12 vanishes next to |lo| >~ 1e-4), at least 1e-12
+            span = max(1e-12, abs(lo) * self.bins * 8 * _F32_EPS)
+            self.lo, self.hi = lo, max(hi, lo + span)
             self.histogram = np.zeros(self.bins)
         elif lo < self.lo or hi > self.hi:
             new_lo, new_hi = min(lo, self.lo), max(hi, self.hi)
