@@ -314,3 +314,18 @@ def test_every_kernel_has_a_cost_formula():
 
     missing = sorted(set(dispatch._TABLE) - set(FLOPS_PER_ELEMENT) - SHAPE_FORMULAS)
     assert not missing, f"no FLOP formula for {missing}: add them to tinytorch/kernel_cost.py"
+
+
+def test_bench_and_profiler_count_the_same_flops_where_both_have_a_formula():
+    """`tinytorch bench` and `tt.profile` describe the same kernels: their FLOP models must
+    agree (within 30%: the bench counts some per-window work the profiler's per-element
+    constants round off)."""
+    from tinytorch import bench_ops
+
+    for op, spec in bench_ops.BENCH_OPS.items():
+        n = 8 if any(f in op for f in ("conv", "pool", "norm", "normalize")) else 64
+        case = spec.make(n, np.dtype("float32"), np.random.default_rng(0))
+        shapes = [getattr(a, "shape", None) for a in case.args]
+        dtypes = [getattr(a, "dtype", None) for a in case.args]
+        flops = kernel_cost(spec.kernel, shapes, dtypes)[0]
+        assert 0.7 <= spec.flops(n) / flops <= 1.3, (op, spec.flops(n), flops)

@@ -36,8 +36,8 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "max_backward": 1, "min_backward": 1, "amax_backward": 2, "amin_backward": 2,
     # activations (kernels/activation.py: GELU 20-30 FLOPs with its erf or tanh)
     "gelu_forward": 20, "gelu_backward": 30, "leaky_relu_forward": 1,
-    "leaky_relu_backward": 2, "softmax_forward": 4, "softmax_backward": 4,
-    "log_softmax_forward": 4, "log_softmax_backward": 3,
+    "leaky_relu_backward": 2, "softmax_forward": 5, "softmax_backward": 4,
+    "log_softmax_forward": 5, "log_softmax_backward": 3,
     # losses (kernels/loss.py: cross-entropy about 3 NC plus NC exponentials)
     "cross_entropy_forward": 4, "cross_entropy_backward": 4, "nll_forward": 1,
     "nll_backward": 1, "mse_forward": 2, "mse_backward": 3, "bce_with_logits_forward": 8,
@@ -60,7 +60,7 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
 SHAPE_FORMULAS = frozenset({
     "matmul_forward", "linear_forward", "linear_backward", "linear_act_forward",
     "linear_act_backward", "qgemm_forward", "csr_matmul_forward", "csr_linear_forward",
-    "conv2d_forward", "conv2d_backward"})
+    "conv2d_forward", "conv2d_backward", "max_pool2d_backward"})
 
 
 def _numel(shape) -> int:
@@ -109,6 +109,8 @@ def kernel_cost(op: str, shapes, dtypes) -> tuple[int, int]:
     if op in ("csr_matmul_forward", "csr_linear_forward"):  # out (M, N), x, indptr, indices
         (m, n), nnz = shapes[0], _numel(shapes[4])  # data (nnz,): one multiply-add each
         return 2 * m * nnz + (m * n if op == "csr_linear_forward" else 0), nbytes
+    if op == "max_pool2d_backward":  # grad_x, g, indices: one add per gradient element (the
+        return _numel(shapes[1]), nbytes  # zeroing of grad_x is a store, not arithmetic)
     if op == "conv2d_forward":  # out (N, C_out, OH, OW), w (C_out, C_g, KH, KW)
         per_output = 2 * _numel(shapes[2][1:])
         return _numel(shapes[0]) * (per_output + 1), nbytes  # + 1: the bias
