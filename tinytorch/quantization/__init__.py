@@ -7,7 +7,10 @@ that run on integer kernels, post-training quantisation, and a compact file form
 - ``observers``: ``MinMaxObserver``, ``PerChannelMinMaxObserver``, ``PercentileObserver``;
 - ``modules``: ``QuantLinear``, ``QuantConv2d`` (int8 x int8 -> int32 GEMM, bias in int32);
 - ``ptq``: ``prepare`` -> ``calibrate`` -> ``convert``, or ``quantize_model(model, loader)``;
-- ``serialize``: ``save_quantized``, ``load_quantized``, ``model_file_bytes``.
+- ``serialize``: ``save_quantized``, ``load_quantized``, ``model_file_bytes``;
+- behind them: ``qparams`` (scales, zero points, fixed-point multipliers, accumulator
+  bounds), ``_checks`` (argument checks), ``_layer`` (what both int8 layers share) and
+  ``_schema`` (the file checks run before anything is built).
 
 The kernels are ``kernels/quant.py`` and ``kernels/qgemm.py``; ``docs/quantization.md``
 has the measured speed, accuracy and size.
