@@ -69,21 +69,9 @@ def _check_options(quantize, prune, structured, finetune, calibration_batches=1,
 
 def _load_run(run_dir, checkpoint: str):
     """(config, experiment, float model restored from the checkpoint)."""
-    from tinytorch.runs import Run  # noqa: PLC0415
-    from tinytorch.train.checkpoint import CheckpointManager, load_checkpoint  # noqa: PLC0415
-    from tinytorch.train.experiment import build  # noqa: PLC0415
-    from tinytorch.train.trainer import MONITORS  # noqa: PLC0415
+    from tinytorch.train.experiment import build, run_checkpoint  # noqa: PLC0415
 
-    run = Run.open(run_dir)
-    cfg = run.config()
-    if checkpoint in ("best", "latest"):
-        manager = CheckpointManager(run.checkpoints_dir, mode=MONITORS[cfg.train.monitor])
-        path = (manager.best() if checkpoint == "best" else None) or manager.latest()
-        if path is None:
-            load_checkpoint(run.checkpoints_dir)  # raises its "no checkpoint" error
-    else:
-        path = Path(checkpoint)
-    ckpt = load_checkpoint(path)
+    cfg, ckpt = run_checkpoint(run_dir, checkpoint)
     exp = build(cfg, None, progress=False, log=None)
     ckpt.restore(exp.model)
     exp.model.eval()

@@ -418,6 +418,22 @@ def _apply_changed_settings(exp: Experiment, saved_config: dict, log) -> None:
         log(f"the config changed {', '.join(changed)}: applied to the restored state")
 
 
+def run_checkpoint(run_dir, checkpoint: str = "best") -> tuple[Config, object]:
+    """``(config, checkpoint)`` of a run: its ``"best"`` checkpoint (by the run's monitor;
+    the newest when none is marked best), its ``"latest"``, or a checkpoint path. Raises the
+    run's or the checkpoint's clear error when there is none."""
+    run = Run.open(run_dir)
+    cfg = run.config()
+    if checkpoint in ("best", "latest"):
+        manager = CheckpointManager(run.checkpoints_dir, mode=MONITORS[cfg.train.monitor])
+        path = (manager.best() if checkpoint == "best" else None) or manager.latest()
+        if path is None:
+            load_checkpoint(run.checkpoints_dir)  # raises its "no checkpoint" error
+    else:
+        path = Path(checkpoint)
+    return cfg, load_checkpoint(path)
+
+
 def evaluate_run(run_dir, *, checkpoint: str = "best", split: str = "test",
                  backend: str | None = None) -> dict:
     """Loss and accuracy of a run's checkpoint (``"best"``, ``"latest"`` or a path) on
@@ -434,17 +450,7 @@ def evaluate_run(run_dir, *, checkpoint: str = "best", split: str = "test",
     """
     if split not in ("test", "val"):
         raise ValueError(f"evaluate_run(): split must be 'test' or 'val', got {split!r}")
-    run = Run.open(run_dir)
-    cfg = run.config()
-    if checkpoint in ("best", "latest"):
-        manager = CheckpointManager(run.checkpoints_dir, mode=MONITORS[cfg.train.monitor])
-        path = manager.best() if checkpoint == "best" else None
-        path = path or manager.latest()
-        if path is None:
-            load_checkpoint(run.checkpoints_dir)  # raises its "no checkpoint" error
-    else:
-        path = Path(checkpoint)
-    ckpt = load_checkpoint(path)
+    cfg, ckpt = run_checkpoint(run_dir, checkpoint)
     with tt.backend(backend or cfg.backend):
         exp = build(cfg, None, progress=False, log=None)
         ckpt.restore(exp.model)
